@@ -1,0 +1,134 @@
+"""Issue 5 benchmarks: what live-topic security costs.
+
+1. Pure logic: tickets issued and verified per second; topic-rule decisions per second.
+2. Through a real crossbar node, a browser-like Autobahn client on the WebSocket:
+   time to join (anonymous on a node without auth, anonymous and ticket on a node with
+   auth) and time to subscribe (static permissions vs the dynamic authorizer), median
+   and p95 over ``BENCH_ROUNDS`` rounds.
+
+Run: ``.venv/bin/python -m benchmarks.security``.
+"""
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from urllib.parse import urlsplit
+
+sys.modules.setdefault('bjdata', None)
+
+from pyramid_livehub.router.auth import READY_MESSAGE  # noqa: E402
+from pyramid_livehub.router.process import RouterProcess, free_port  # noqa: E402
+from pyramid_livehub.security import issue_ticket, parse_rules, rules_allow, verify_ticket  # noqa: E402
+from pyramid_livehub.settings import parse_settings  # noqa: E402
+
+ROUNDS = int(os.environ.get('BENCH_ROUNDS', 100))
+SECRET = 'bench-secret-0123456789-abcdefghijklmnop'
+
+
+def rate(fn, seconds=1.0):
+    count = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn()
+        count += 1
+    return count / (time.perf_counter() - start)
+
+
+def bench_pure():
+    ticket = issue_ticket(SECRET, 'livehub', 'alice', principals=['group:a', 'group:b'])
+    rules = parse_rules('demo.* app.* !app.user.* app.user.{authid}.*')
+    print('  issue_ticket:  %8.0f /s' % rate(
+        lambda: issue_ticket(SECRET, 'livehub', 'alice', principals=['group:a'])))
+    print('  verify_ticket: %8.0f /s' % rate(lambda: verify_ticket(SECRET, ticket, 'livehub')))
+    print('  rules_allow:   %8.0f /s (exact)  %8.0f /s (prefix)' % (
+        rate(lambda: rules_allow(rules, 'app.user.alice.inbox', 'exact', 'alice')),
+        rate(lambda: rules_allow(rules, 'app.orders.', 'prefix', None))))
+
+
+async def join(url, realm, authid=None, ticket=None):
+    from autobahn.asyncio.wamp import ApplicationSession
+    from autobahn.asyncio.websocket import WampWebSocketClientFactory
+    from autobahn.wamp.types import ComponentConfig
+    loop = asyncio.get_running_loop()
+    joined = loop.create_future()
+
+    class Client(ApplicationSession):
+        def onConnect(self):
+            if ticket is None:
+                self.join(realm, authmethods=['anonymous'])
+            else:
+                self.join(realm, authmethods=['ticket'], authid=authid)
+
+        def onChallenge(self, challenge):
+            return ticket
+
+        def onJoin(self, details):
+            joined.set_result(self)
+
+        def onLeave(self, details):
+            if not joined.done():
+                joined.set_exception(RuntimeError(details.reason))
+            self.disconnect()
+
+    parts = urlsplit(url)
+    factory = WampWebSocketClientFactory(lambda: Client(ComponentConfig(realm)), url=url)
+    await loop.create_connection(factory, parts.hostname, parts.port)
+    return await asyncio.wait_for(joined, 10)
+
+
+def summary(samples):
+    samples = sorted(samples)
+    p95 = samples[int(len(samples) * 0.95) - 1]
+    return 'median %6.2f ms  p95 %6.2f ms' % (statistics.median(samples) * 1000, p95 * 1000)
+
+
+async def measure(settings, label, with_ticket):
+    url, realm = settings['browser_url'], settings['realm']
+    joins, subscribes = [], []
+    for n in range(ROUNDS):
+        ticket = issue_ticket(SECRET, realm, 'user%d' % n) if with_ticket else None
+        start = time.perf_counter()
+        session = await join(url, realm, 'user%d' % n, ticket)
+        joins.append(time.perf_counter() - start)
+        topic = 'app.user.user%d.inbox' % n if with_ticket else 'demo.bench.%d' % n
+        start = time.perf_counter()
+        await session.subscribe(lambda *a: None, topic)
+        subscribes.append(time.perf_counter() - start)
+        session.leave()
+    print('  %-34s join %s | subscribe %s' % (label, summary(joins), summary(subscribes)))
+
+
+def node(auth):
+    raw = {
+        'livehub.router_url': 'rs://127.0.0.1:%d' % free_port(),
+        'livehub.browser_url': 'ws://127.0.0.1:%d/ws' % free_port(),
+    }
+    if auth:
+        raw.update({'livehub.auth': 'true', 'livehub.ticket_secret': SECRET})
+    settings = parse_settings(raw)
+    process = RouterProcess(settings, tempfile.mkdtemp(prefix='livehub-bench-security-'))
+    process.start(wait_for_log=READY_MESSAGE if auth else None)
+    return process
+
+
+def main():
+    print('security: pure logic')
+    bench_pure()
+    print('security: through crossbar, %d rounds each' % ROUNDS)
+    plain = node(auth=False)
+    try:
+        asyncio.run(measure(plain.settings, 'auth off, anonymous (static perms)', False))
+    finally:
+        plain.stop()
+    secure = node(auth=True)
+    try:
+        asyncio.run(measure(secure.settings, 'auth on, anonymous (authorizer)', False))
+        asyncio.run(measure(secure.settings, 'auth on, ticket (authn+authorizer)', True))
+    finally:
+        secure.stop()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,35 @@
+"""The demo's consumer and producer, run inside the bundled router.
+
+Enabled in the demo's settings::
+
+    livehub.producers = demo.plugins:ClockProducer
+    livehub.consumers = demo.plugins:MessageCounter
+"""
+import datetime
+
+from pyramid_livehub.plugins import Consumer, PollingProducer
+
+
+class ClockProducer(PollingProducer):
+    """Publishes the server's time on ``demo.clock.tick`` every second."""
+
+    topic = 'demo.clock.tick'
+    frequency = 1
+
+    def poll(self):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        return {'time': now.isoformat(timespec='seconds')}
+
+
+class MessageCounter(Consumer):
+    """Counts the chat messages (``demo.messages.<room>``) and publishes the total."""
+
+    topic = 'demo.messages.*'
+
+    def __init__(self, hub):
+        super().__init__(hub)
+        self.count = 0
+
+    def consume(self, message):
+        self.count += 1
+        self.publish('demo.stats.messages', {'count': self.count})

@@ -1,0 +1,227 @@
+"""The ``livehub`` command: run the bundled router, publish, tail.
+
+::
+
+    livehub router [--ini app.ini] [--cbdir DIR]   # crossbar with the app's settings
+    livehub publish TOPIC [JSON] [--kwargs JSON]   # one event, then exit
+    livehub tail TOPIC [--match prefix]            # print events as JSON lines
+    livehub config [--ini app.ini]                 # print the rendered crossbar config
+    livehub list [--ini app.ini] [--running]       # consumers and producers (and counters)
+
+Every command reads ``livehub.*`` settings from ``--ini`` (the app's own
+.ini file, section ``app:main``; ``--ini app.ini#name`` picks another) or
+uses the defaults, which match ``crossbar_config/config.json``.
+"""
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import warnings
+
+# Pyramid imports pkg_resources, which warns on every command otherwise.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
+
+from pyramid.exceptions import ConfigurationError  # noqa: E402
+
+from . import codec  # noqa: E402
+from .settings import parse_settings  # noqa: E402
+
+
+def load_settings(ini):
+    """Parsed livehub settings from an .ini file (or the defaults).
+
+    Reads ``[app:main]`` (or ``[app:NAME]`` for ``app.ini#NAME``) with
+    configparser, like PasteDeploy does (``%(here)s`` works), but without
+    loading the app: the router must not need the app's code.
+    """
+    if not ini:
+        return parse_settings({})
+    import configparser
+    path, _, name = ini.partition('#')
+    if not os.path.exists(path):
+        raise SystemExit('livehub: no such file: %s' % path)
+    here = os.path.dirname(os.path.abspath(path))
+    parser = configparser.ConfigParser(defaults={'here': here, '__file__': os.path.abspath(path)})
+    parser.read(path)
+    section = 'app:%s' % (name or 'main')
+    if not parser.has_section(section):
+        raise SystemExit('livehub: %s has no [%s] section; the livehub.* settings go in the '
+                         "app's section" % (path, section))
+    return parse_settings({key: value for key, value in parser.items(section)
+                           if key.startswith('livehub.')})
+
+
+def cmd_router(args):
+    """Run crossbar with the rendered config until Ctrl-C / SIGTERM."""
+    from .router.process import RouterProcess
+    settings = load_settings(args.ini)
+    cbdir = args.cbdir or os.path.join(tempfile.gettempdir(), 'livehub-router-%d' % os.getuid())
+    node = RouterProcess(settings, cbdir)
+    stopping = []
+
+    def stop(*_):
+        # Only forward the signal: the main thread may be inside Popen.wait(),
+        # whose lock a nested wait() in this handler would deadlock on.
+        stopping.append(True)
+        if node.process is not None and node.process.poll() is None:
+            node.process.send_signal(signal.SIGTERM)
+
+    # Before start(): a signal during start-up must stop crossbar too.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        node.start()
+    except RuntimeError as exc:
+        if stopping:
+            raise SystemExit(0)
+        raise SystemExit('livehub router: %s' % exc)
+    print('livehub router: browsers at %s, backend at %s, realm %r (log: %s)' % (
+        settings['browser_url'], settings['router_url'], settings['realm'], node.log_path),
+        flush=True)
+    code = node.process.wait()
+    if stopping:
+        node.stop()  # waits until the ports are free
+        raise SystemExit(0)
+    raise SystemExit('livehub router: crossbar exited with code %s:\n%s' % (code, node.log_tail()))
+
+
+def cmd_publish(args):
+    """Publish one event and wait until the router has it."""
+    from .publisher import Publisher
+    settings = load_settings(args.ini)
+    positional = []
+    if args.payload is not None:
+        positional = [_parse_json(args.payload, 'JSON')]
+    keywords = _parse_json(args.kwargs, '--kwargs') if args.kwargs else {}
+    if not isinstance(keywords, dict):
+        raise SystemExit('livehub publish: --kwargs must be a JSON object, got %s' % args.kwargs)
+    publisher = Publisher(settings)
+    try:
+        publisher.publish(args.topic, *positional, **keywords)
+    except (ValueError, TypeError) as exc:
+        raise SystemExit('livehub publish: %s' % exc)
+    delivered = publisher.flush(args.timeout)
+    publisher.close(0)
+    if not delivered:
+        raise SystemExit('livehub publish: router at %s did not answer within %ss'
+                         % (settings['router_url'], args.timeout))
+
+
+def cmd_tail(args):
+    """Print every event on TOPIC as a JSON line until Ctrl-C (or --count events)."""
+    import queue
+    from .subscriber import Subscriber
+    from .uri import topic_error
+    settings = load_settings(args.ini)
+    reason = topic_error(args.topic, allow_empty_components=args.match == 'wildcard')
+    if reason and not (args.match == 'prefix' and args.topic.endswith('.')):
+        raise SystemExit('livehub tail: %r is not a valid WAMP topic: %s' % (args.topic, reason))
+    subscriber = Subscriber(settings, args.topic, match=args.match)
+    try:
+        subscriber.start(timeout=args.timeout)
+    except RuntimeError as exc:
+        raise SystemExit('livehub tail: %s' % exc)
+    print('livehub tail: subscribed to %r (%s)' % (args.topic, args.match), file=sys.stderr,
+          flush=True)
+    seen = 0
+    try:
+        while args.count is None or seen < args.count:
+            try:
+                event = subscriber.get(timeout=1)
+            except queue.Empty:
+                continue
+            print(codec.dumps({'topic': event.topic, 'args': event.args,
+                               'kwargs': event.kwargs}), flush=True)
+            seen += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        subscriber.stop()
+
+
+def cmd_config(args):
+    """Print the crossbar node configuration the settings render to."""
+    from .router.node_config import render_node_config
+    json.dump(render_node_config(load_settings(args.ini)), sys.stdout, indent=2, sort_keys=True)
+    print()
+
+
+def cmd_list(args):
+    """List the consumers and producers the router loads (--running: their live counters)."""
+    from .plugins import describe_plugins, fetch_plugin_stats
+    settings = load_settings(args.ini)
+    for line in describe_plugins(settings):
+        print(line)
+    if args.running:
+        try:
+            stats = fetch_plugin_stats(settings, timeout=args.timeout)
+        except RuntimeError as exc:
+            raise SystemExit('livehub list: %s' % exc)
+        print(json.dumps(stats, indent=2, sort_keys=True))
+
+
+def _parse_json(text, what):
+    try:
+        return codec.loads(text)
+    except ValueError as exc:
+        raise SystemExit('livehub publish: %s is not valid JSON (%s): %r; quote it for the '
+                         'shell, e.g. \'{"id": 1}\'' % (what, exc, text))
+
+
+def build_parser():
+    """The argparse parser of the ``livehub`` command."""
+    parser = argparse.ArgumentParser(prog='livehub', description=__doc__.split('\n')[0])
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    def add(name, func, help_text):
+        command = sub.add_parser(name, help=help_text, description=func.__doc__)
+        command.add_argument('--ini', help='the app .ini file with livehub.* settings')
+        command.set_defaults(func=func)
+        return command
+
+    router = add('router', cmd_router, 'run the bundled Crossbar router')
+    router.add_argument('--cbdir', help='directory for the rendered config and the node log')
+
+    publish = add('publish', cmd_publish, 'publish one event')
+    publish.add_argument('topic')
+    publish.add_argument('payload', nargs='?', help='JSON value sent as the first argument')
+    publish.add_argument('--kwargs', help='JSON object sent as keyword arguments')
+    publish.add_argument('--timeout', type=float, default=10.0)
+
+    tail = add('tail', cmd_tail, 'print events on a topic')
+    tail.add_argument('topic')
+    tail.add_argument('--match', choices=['exact', 'prefix', 'wildcard'], default='exact')
+    tail.add_argument('--count', type=int, help='exit after this many events')
+    tail.add_argument('--timeout', type=float, default=10.0)
+
+    add('config', cmd_config, 'print the rendered crossbar config')
+
+    listing = add('list', cmd_list, 'list the consumers and producers the router loads')
+    listing.add_argument('--running', action='store_true',
+                         help='also print the counters of the running router\'s plugins')
+    listing.add_argument('--timeout', type=float, default=10.0)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``livehub`` console script."""
+    # bjdata (an optional autobahn serializer we never use) is built against
+    # NumPy 1.x and prints a long traceback when autobahn imports it; keep
+    # that noise out of a command-line tool's output.
+    sys.modules.setdefault('bjdata', None)
+    import logging
+    logging.basicConfig(level=logging.WARNING, format='%(message)s')
+    # Autobahn logs each failed reconnect attempt; our own warning says it once.
+    logging.getLogger('autobahn').setLevel(logging.CRITICAL)
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ConfigurationError as exc:
+        raise SystemExit('livehub %s: %s' % (args.command, exc))
+    return 0
+
+
+if __name__ == '__main__':  # pragma: no cover
+    main()

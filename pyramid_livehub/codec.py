@@ -1,0 +1,94 @@
+"""The one JSON codec: what may travel as an event payload, and how.
+
+A payload must survive the router's JSON serializer, so it is checked in the
+caller's thread (a bad one raises ``TypeError`` from ``publish()``; it never
+vanishes in a background thread).  Objects that know how to turn themselves
+into JSON follow Pyramid's JSON renderer convention: a ``__json__(request)``
+method.  ``datetime``/``date``/``time`` become ISO 8601 strings, ``Decimal``
+and ``UUID`` become strings, sets and tuples become lists.  ``bytes`` are
+allowed: WAMP's JSON serializer carries them as binary.
+"""
+import datetime
+import decimal
+import json
+import uuid
+
+from .uri import check_topic
+
+_SCALARS = (str, int, float, bool, type(None), bytes)
+
+
+def _convert(value, request, path):
+    """Plain-JSON copy of ``value``; raises TypeError naming the path."""
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                if not isinstance(key, (int, float, bool, type(None))):
+                    raise TypeError('payload is not JSON-serializable: key %r at %s is a %s, '
+                                    'keys must be str' % (key, path, type(key).__name__))
+                key = json.dumps(key)  # what json.dumps does with such keys
+            out[key] = _convert(item, request, '%s[%r]' % (path, key))
+        return out
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_convert(item, request, '%s[%d]' % (path, i)) for i, item in enumerate(value)]
+    if hasattr(value, '__json__'):
+        return _convert(value.__json__(request), request, path + '.__json__()')
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    raise TypeError('payload is not JSON-serializable: %s is a %s; pass plain '
+                    'dict/list/str/number values, or give the class a __json__(request) '
+                    'method' % (path, type(value).__name__))
+
+
+def prepare_payload(args, kwargs, request=None):
+    """Check and normalise an event's positional and keyword payload.
+
+    Returns ``(list, dict)`` made of JSON values (and bytes).  Raises
+    ``TypeError`` naming the offending value and how to fix it.
+    """
+    try:
+        # Fast path: plain JSON values are by far the common case.
+        json.dumps(kwargs, separators=(',', ':'), allow_nan=False) if kwargs else None
+        json.dumps(args, separators=(',', ':'), allow_nan=False) if args else None
+        return list(args), dict(kwargs)
+    except (TypeError, ValueError):
+        pass
+    plain_args = [_convert(a, request, 'args[%d]' % i) for i, a in enumerate(args)]
+    plain_kwargs = _convert(dict(kwargs), request, 'kwargs')
+    try:
+        json.dumps([plain_args, plain_kwargs], default=_allow_bytes, allow_nan=False)
+    except ValueError as exc:
+        raise TypeError('payload is not JSON-serializable: %s (NaN and Infinity have no '
+                        'JSON form)' % exc) from None
+    return plain_args, plain_kwargs
+
+
+def prepare_event(topic, args, kwargs, request=None):
+    """Check a whole event in the caller's thread: ``check_topic`` then ``prepare_payload``.
+
+    Returns ``(args, kwargs)`` ready to queue; raises ``ValueError`` (topic)
+    or ``TypeError`` (payload).  Every way to publish goes through here.
+    """
+    check_topic(topic)
+    return prepare_payload(args, kwargs, request)
+
+
+def _allow_bytes(value):
+    if isinstance(value, bytes):
+        return None
+    raise TypeError(type(value).__name__)
+
+
+def dumps(value):
+    """Compact JSON text (the codec used for broker bodies and the CLI)."""
+    return json.dumps(value, separators=(',', ':'), ensure_ascii=False)
+
+
+def loads(text):
+    """Inverse of :func:`dumps`."""
+    return json.loads(text)

@@ -1,0 +1,32 @@
+"""Publishing through Pyramid's event system: ``registry.notify(LiveEvent(...))``."""
+from pyramid.threadlocal import get_current_request
+
+from .interfaces import IPublisher
+
+
+class LiveEvent:
+    """A Pyramid event that pyramid_livehub publishes as a WAMP event.
+
+    ``request.registry.notify(LiveEvent('app.orders.created', order))`` is
+    the same as ``request.livehub.publish('app.orders.created', order)``:
+    inside a request it waits for the transaction; outside one it publishes
+    at once.  Subscribers of your own may inspect or change ``topic``,
+    ``args`` and ``kwargs`` before it goes out (register them for
+    ``LiveEvent`` too).
+    """
+
+    def __init__(self, topic, *args, **kwargs):
+        self.topic = topic
+        self.args = args
+        self.kwargs = kwargs
+
+
+def publish_live_event(event):
+    """Subscriber for :class:`LiveEvent`: hands it to the request's or the process's publisher."""
+    request = get_current_request()
+    if request is not None and getattr(request, 'registry', None) is not None:
+        request.livehub.publish(event.topic, *event.args, **event.kwargs)
+        return
+    from pyramid.threadlocal import get_current_registry
+    publisher = get_current_registry().getUtility(IPublisher)
+    publisher.publish(event.topic, *event.args, **event.kwargs)

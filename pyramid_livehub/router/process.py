@@ -1,0 +1,155 @@
+"""Start and stop a Crossbar node with a rendered configuration.
+
+Used by ``livehub router``, ``make demo``, the test fixtures and the
+benchmarks, so that there is one way to run the bundled router.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit
+
+from .node_config import render_node_config
+
+
+def crossbar_executable():
+    """Path of the ``crossbar`` command next to this Python, else on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), 'crossbar')
+    if os.path.exists(beside):
+        return beside
+    found = shutil.which('crossbar')
+    if not found:
+        raise RuntimeError('crossbar is not installed: pip install crossbar (it is a '
+                           'dependency of pyramid_livehub; reinstall with `pip install -e .`)')
+    return found
+
+
+def write_node_config(settings, cbdir):
+    """Render the node config for ``settings`` into ``cbdir/config.json``; return its path."""
+    os.makedirs(cbdir, exist_ok=True)
+    path = os.path.join(cbdir, 'config.json')
+    with open(path, 'w') as fh:
+        json.dump(render_node_config(settings), fh, indent=2, sort_keys=True)
+        fh.write('\n')
+    return path
+
+
+def port_open(host, port, timeout=0.2):
+    """True if something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port():
+    """An unused TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent():
+    """In the child: ask Linux to SIGTERM crossbar when its parent goes away.
+
+    Without it, a ``livehub router`` (or a test run) killed hard leaves an
+    orphaned node holding the ports.  Note: Linux ties this to the thread
+    that started the node; start nodes from a long-lived thread.
+    """
+    try:
+        import ctypes
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: stop() is then the only way
+
+
+class RouterProcess:
+    """A crossbar node started from ``settings`` in ``cbdir``.
+
+    ``start()`` returns when both the browser and the backend transports
+    accept connections (and, when components are configured, when they have
+    started); ``stop()`` sends SIGTERM and waits.
+    """
+
+    def __init__(self, settings, cbdir, log_path=None):
+        self.settings = settings
+        self.cbdir = os.path.abspath(cbdir)
+        self.log_path = log_path or os.path.join(self.cbdir, 'node.log')
+        self.process = None
+
+    def endpoints(self):
+        """(host, port) pairs the node listens on."""
+        result = []
+        for key in ('browser_url', 'router_url'):
+            parts = urlsplit(self.settings[key])
+            result.append((parts.hostname, parts.port))
+        return result
+
+    def start(self, timeout=30.0, wait_for_log=None):
+        """Start the node; wait until it listens (and ``wait_for_log`` appears in its log)."""
+        write_node_config(self.settings, self.cbdir)
+        for host, port in self.endpoints():
+            if port_open(host, port):
+                raise RuntimeError('cannot start the router: %s:%s is already in use (another '
+                                   '`livehub router` running?)' % (host, port))
+        self._log = open(self.log_path, 'ab')
+        self.process = subprocess.Popen(
+            [crossbar_executable(), 'start', '--cbdir', self.cbdir, '--loglevel', 'info'],
+            stdout=self._log, stderr=subprocess.STDOUT, cwd=self.cbdir,
+            env=dict(os.environ, PYTHONUNBUFFERED='1'), preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError('crossbar exited with code %s; see %s:\n%s' % (
+                    self.process.returncode, self.log_path, self.log_tail()))
+            ready = all(port_open(h, p) for h, p in self.endpoints())
+            if ready and (wait_for_log is None or wait_for_log in self.log_text()):
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError('crossbar did not start within %ss; see %s:\n%s' % (
+            timeout, self.log_path, self.log_tail()))
+
+    def log_text(self):
+        """The node's log so far."""
+        try:
+            with open(self.log_path, encoding='utf-8', errors='replace') as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return ''
+
+    def log_tail(self, lines=40):
+        """Last lines of the node's log."""
+        return '\n'.join(self.log_text().splitlines()[-lines:])
+
+    def stop(self, timeout=15.0):
+        """SIGTERM the node and wait for it (SIGKILL after ``timeout``)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for host, port in self.endpoints():
+            end = time.monotonic() + 5
+            while port_open(host, port) and time.monotonic() < end:
+                time.sleep(0.05)
+
+    def kill(self):
+        """SIGKILL the node (simulates a crash)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,0 +1,27 @@
+"""Views that pyramid_livehub registers under ``livehub.route_prefix``."""
+from .interfaces import IPublisher
+
+
+def client_config_view(request):
+    """``GET /livehub/config.json``: what livehub.js needs to connect.
+
+    ``{"url": ws-url, "realm": realm, "auth": null | {...}}``.  Feature
+    modules add keys with :func:`add_client_config`.
+    """
+    settings = request.registry.getUtility(IPublisher).settings
+    request.response.headers['Cache-Control'] = 'no-store'
+    payload = {
+        'url': settings['browser_url'],
+        'realm': settings['realm'],
+        'auth': None,
+    }
+    for contribute in request.registry.__dict__.get('livehub_client_config', ()):
+        payload.update(contribute(request, settings))
+    return payload
+
+
+def add_client_config(config, contribute):
+    """Register ``contribute(request, settings) -> dict`` merged into ``config.json``."""
+    contributors = config.registry.__dict__.setdefault('livehub_client_config', [])
+    if contribute not in contributors:
+        contributors.append(contribute)

@@ -1,0 +1,152 @@
+"""Live widgets: server-rendered HTML that livehub.js keeps up to date.
+
+Moksha's LiveWidgets, for Chameleon: a template calls a function and gets
+markup; the page needs no JavaScript of its own.  Include them with::
+
+    config.include('pyramid_livehub.widgets')
+
+and every template rendered by Pyramid has ``livehub_widgets``::
+
+    <head>${livehub_widgets.loader()}</head>
+    ...
+    <span>${livehub_widgets.status()}</span>
+    ${livehub_widgets.value('demo.stats.messages', field='count', initial='0')}
+    ${livehub_widgets.feed('demo.messages.posted', format='{author}: {text}', limit=10)}
+
+Each widget is an element with ``data-livehub-*`` attributes (rendered from
+``pyramid_livehub/templates/*.pt``); livehub.js finds them when the page is
+parsed, subscribes, and writes event payloads into them as text.  Nothing
+from an event is ever parsed as HTML, and every argument given here is
+escaped by Chameleon, so a payload or a title with ``<script>`` shows as
+text.
+
+Outside a template (or without the include), use
+``LiveWidgets(request)`` directly.
+"""
+import os
+
+from chameleon import PageTemplateFile
+from pyramid.events import BeforeRender
+
+from .uri import topic_error
+
+_TEMPLATES = os.path.join(os.path.dirname(__file__), 'templates')
+
+#: Subscription match policies WAMP knows.
+MATCH_POLICIES = ('exact', 'prefix', 'wildcard')
+
+
+class Markup(str):
+    """Rendered HTML that Chameleon inserts as is (it has ``__html__``)."""
+
+    def __html__(self):
+        return str(self)
+
+
+def _template(name):
+    return PageTemplateFile(os.path.join(_TEMPLATES, name + '.pt'))
+
+
+_TEMPLATE_CACHE = {}
+
+
+def _classes(own, extra):
+    return own + ' ' + extra if extra else own
+
+
+def render_widget(name, **values):
+    """Render ``templates/<name>.pt`` with ``values``; ``None`` attributes are left out."""
+    template = _TEMPLATE_CACHE.get(name)
+    if template is None:
+        template = _TEMPLATE_CACHE[name] = _template(name)
+    return Markup(template(**values).strip())
+
+
+def check_widget_topic(topic, match=None):
+    """Return ``topic`` if a browser can subscribe to it with ``match``, else raise ValueError."""
+    if match is not None and match not in MATCH_POLICIES:
+        raise ValueError('match must be one of %s, got %r' % (', '.join(MATCH_POLICIES), match))
+    if not isinstance(topic, str):
+        raise ValueError('a widget topic must be a str, got %s' % type(topic).__name__)
+    reason = topic_error(topic, allow_empty_components=(match == 'wildcard'))
+    if reason:
+        raise ValueError('%r is not a valid WAMP topic for a live widget: %s' % (topic, reason))
+    return topic
+
+
+class LiveWidgets:
+    """The widget functions for one request (``livehub_widgets`` in templates)."""
+
+    def __init__(self, request):
+        self.request = request
+
+    def loader(self, autostart=True, max_retry_delay=None):
+        """The ``<script>`` tags for AutobahnJS and livehub.js; put it in ``<head>``.
+
+        ``autostart=False`` stops livehub.js from binding widgets by itself
+        (call ``livehub.bindWidgets()`` when you are ready).
+        ``max_retry_delay`` (seconds) caps the wait between reconnect attempts.
+        """
+        request = self.request
+        return render_widget(
+            'loader',
+            autobahn_url=request.static_path('pyramid_livehub:static/vendor/autobahn.min.js'),
+            livehub_url=request.static_path('pyramid_livehub:static/livehub.js'),
+            config_url=request.route_path('livehub.config'),
+            max_retry_delay=None if max_retry_delay is None else str(float(max_retry_delay)),
+            autostart=None if autostart else 'false',
+        )
+
+    def feed(self, topic, field=None, format=None, limit=20, match=None,
+             empty='No events yet', id=None, css_class=None):
+        """A list that prepends each event on ``topic``, keeping the newest ``limit``.
+
+        Each item shows ``field`` of the event's payload (a dotted path), or
+        ``format`` with ``{field}`` placeholders, or else the payload as JSON.
+        ``match`` is a WAMP match policy (``prefix``, ``wildcard``).
+        """
+        check_widget_topic(topic, match)
+        limit = int(limit)
+        if limit < 1:
+            raise ValueError('limit must be at least 1, got %d' % limit)
+        return render_widget('feed', topic=topic, field=field, format=format, limit=str(limit),
+                             match=match, empty=empty, element_id=id,
+                             css_class=_classes('livehub-feed', css_class))
+
+    def value(self, topic, field=None, format=None, initial='\u2014', match=None, id=None,
+              css_class=None):
+        """Text bound to ``field`` (or ``format``) of the latest event on ``topic``."""
+        check_widget_topic(topic, match)
+        return render_widget('value', topic=topic, field=field, format=format,
+                             initial=initial, match=match, element_id=id,
+                             css_class=_classes('livehub-value', css_class))
+
+    def status(self, labels=None, id=None, css_class=None):
+        """A badge showing the connection state: connecting, connected, reconnecting, offline.
+
+        ``labels`` maps a state to the text shown for it, e.g.
+        ``{'connected': 'live'}``; its ``data-state`` attribute is the state,
+        for CSS.
+        """
+        attributes = {}
+        for state, label in (labels or {}).items():
+            if state not in ('connecting', 'connected', 'reconnecting', 'offline'):
+                raise ValueError('unknown connection state %r in labels; the states are '
+                                 'connecting, connected, reconnecting, offline' % (state,))
+            attributes['data-livehub-label-' + state] = label
+        return render_widget('status', labels=attributes, element_id=id,
+                             css_class=_classes('livehub-status', css_class))
+
+
+def add_widgets_to_renderer_globals(event):
+    """``BeforeRender`` subscriber: ``livehub_widgets`` in every template."""
+    request = event.get('request')
+    if request is not None and 'livehub_widgets' not in event:
+        event['livehub_widgets'] = request.livehub_widgets
+
+
+def includeme(config):
+    """Include pyramid_livehub and make the widgets available to templates."""
+    config.include('pyramid_livehub')
+    config.add_request_method(LiveWidgets, 'livehub_widgets', reify=True)
+    config.add_subscriber(add_widgets_to_renderer_globals, BeforeRender)

@@ -1,0 +1,57 @@
+import os
+
+from setuptools import find_packages, setup
+
+here = os.path.abspath(os.path.dirname(__file__))
+with open(os.path.join(here, 'README.md'), encoding='utf-8') as fh:
+    README = fh.read()
+
+requires = [
+    'pyramid>=2.0',
+    'crossbar>=23.1',
+    'autobahn[twisted]>=23.1',
+    'txaio>=23.1',
+    'pyzmq>=25',
+    'pika>=1.3',
+    'paho-mqtt>=2.0',
+    'stomp.py>=8.1',
+    'chameleon>=4',
+    'pyramid_chameleon>=0.3',
+    'transaction>=3.0',
+]
+
+tests_require = [
+    'webtest>=3',
+    'pytest>=7',
+    'pytest-timeout>=2',
+    'pyramid_tm>=2.5',
+    'zope.sqlalchemy>=2',
+    'sqlalchemy>=2',
+    'psycopg2-binary>=2.9',
+    'playwright>=1.40',
+    'waitress>=2',
+]
+
+setup(
+    name='pyramid_livehub',
+    version='0.1.dev0',
+    description='Real-time Pyramid: publish WAMP events from views into a bundled '
+                'Crossbar.io router, bridge AMQP/MQTT/ZeroMQ/STOMP, live widgets',
+    long_description=README,
+    long_description_content_type='text/markdown',
+    classifiers=[
+        'Framework :: Pyramid',
+        'Programming Language :: Python :: 3',
+        'License :: OSI Approved :: MIT License',
+    ],
+    license='MIT',
+    packages=find_packages(exclude=['tests', 'tests.*', 'benchmarks', 'benchmarks.*', 'demo', 'demo.*']),
+    include_package_data=True,
+    zip_safe=False,
+    python_requires='>=3.10',
+    install_requires=requires,
+    extras_require={'test': tests_require},
+    entry_points={
+        'console_scripts': ['livehub = pyramid_livehub.cli:main'],
+    },
+)

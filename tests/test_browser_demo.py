@@ -1,0 +1,163 @@
+"""The demo, end to end: its own .ini, a real router running the demo plugins, two tabs.
+
+A message posted through the form in one tab shows in both; the message
+counter (a consumer inside the router), the clock (a producer) and the
+open-tabs count update;
+with the MQTT bridge on, a reading published to Mosquitto fills the sensor.
+"""
+import os
+import sys
+import threading
+
+import paho.mqtt.publish
+import pytest
+import webtest
+from pyramid.paster import get_appsettings
+
+from browser import browser_context, chromium  # noqa: F401 (fixtures)
+from conftest import require_service, router_settings
+from pyramid_livehub import get_publisher
+from pyramid_livehub.router.process import RouterProcess
+from pyramid_livehub.settings import parse_settings
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO_INI = os.path.join(PROJECT, 'demo', 'development.ini')
+
+
+def demo_settings():
+    """The demo's own settings, on free ports."""
+    settings = dict(get_appsettings(DEMO_INI))
+    settings.update(router_settings())
+    return settings
+
+
+def make_demo_app(settings):
+    if PROJECT not in sys.path:  # the demo is not an installed package
+        sys.path.insert(0, PROJECT)
+    import demo
+    return demo.main({}, **settings)
+
+
+@pytest.fixture
+def start_demo_site(tmp_path, monkeypatch):
+    """Factory: router (the demo's plugins, plus ``overrides``) and the demo app over HTTP."""
+    from waitress import create_server
+    # The router's container worker imports demo.plugins from the project.
+    monkeypatch.setenv('PYTHONPATH', os.pathsep.join(
+        [PROJECT] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
+    running = []
+
+    def start(wait_for_log='livehub plugins ready', **overrides):
+        settings = demo_settings()
+        settings.update(overrides)
+        node = RouterProcess(parse_settings(settings), str(tmp_path / 'router'))
+        running.append(node.stop)
+        # Posting before the consumer subscribed would leave the count at 0.
+        node.start(wait_for_log=wait_for_log)
+        app = make_demo_app(settings)
+        running.append(lambda: get_publisher(app.registry).close(2))
+        counter = getattr(app.registry, 'demo_viewer_counter', None)
+        if counter is not None:
+            running.append(counter.stop)
+        server = create_server(app, host='127.0.0.1', port=0, threads=4)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running.append(server.close)
+        return 'http://127.0.0.1:%s' % server.effective_port
+
+    yield start
+    for stop in reversed(running):
+        stop()
+
+
+@pytest.fixture
+def demo_site(start_demo_site):
+    """The demo as ``make demo`` runs it (no broker)."""
+    return start_demo_site()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_demo_message_posted_in_one_tab_shows_in_both_and_is_counted(
+        browser_context, chromium, demo_site):
+    other = chromium.new_context()
+    try:
+        poster = browser_context.new_page()
+        viewer = other.new_page()
+        for page in (poster, viewer):
+            page.goto(demo_site + '/')
+            page.wait_for_function("livehub.state === 'connected' && "
+                                   "livehub.session.subscriptions.every(s => s.active)")
+        assert viewer.inner_text('#connection') == 'live'
+
+        poster.fill('#author', 'ada')
+        poster.fill('#text', 'hello <b>both</b> tabs')
+        poster.click('button[type=submit]')
+
+        for page in (poster, viewer):
+            page.wait_for_function(
+                "document.querySelector('#messages .livehub-text') && "
+                "document.querySelector('#messages .livehub-text').textContent === "
+                "'ada: hello <b>both</b> tabs'")
+            page.wait_for_function("document.querySelector('#message-count').textContent === '1'",
+                                   timeout=20000)
+        assert poster.input_value('#text') == ''  # the page stayed, the field was cleared
+        viewer.wait_for_function("/^\\d{4}-\\d\\d-\\d\\dT/.test("
+                                 "document.querySelector('#clock').textContent)", timeout=20000)
+        assert viewer.locator('#messages b').count() == 0
+        # The router counts the lobby's subscribers: these two tabs.
+        viewer.wait_for_function("document.querySelector('#viewers').textContent === '2'",
+                                 timeout=20000)
+    finally:
+        other.close()
+
+
+def test_demo_refuses_an_empty_message_with_a_reason():
+    app = make_demo_app(router_settings())
+    try:
+        testapp = webtest.TestApp(app)
+        response = testapp.post('/messages', {'author': 'x', 'text': '  '},
+                                headers={'Accept': 'application/json'}, status=400)
+        assert response.json == {'error': 'Write something first.'}
+        redirect = testapp.post('/messages', {'text': 'x' * 501}, status=303)
+        assert 'error=At+most+500' in redirect.location
+        assert 'At most 500 characters' in redirect.follow().text
+        assert get_publisher(app.registry).stats.queued == 0
+    finally:
+        get_publisher(app.registry).close(0.1)
+
+
+def test_demo_form_post_without_js_publishes_and_redirects_home():
+    app = make_demo_app(router_settings())
+    try:
+        testapp = webtest.TestApp(app)
+        response = testapp.post('/messages', {'author': '', 'text': 'plain form'}, status=303)
+        assert response.location.endswith('/')
+        # Sent after pyramid_tm committed (the router is not running here: it waits queued).
+        assert get_publisher(app.registry).stats.queued == 1
+    finally:
+        get_publisher(app.registry).close(0.1)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_demo_sensor_card_shows_an_mqtt_reading_when_the_bridge_is_on(
+        browser_context, start_demo_site):
+    require_service('127.0.0.1', 1883, 'Mosquitto', 'mosquitto -d')
+    site = start_demo_site(**{'livehub.bridges': 'mqtt',
+                              'livehub.mqtt_inbound': 'demo/sensors/#'})
+    page = browser_context.new_page()
+    page.goto(site + '/')
+    page.wait_for_function("livehub.state === 'connected' && "
+                           "livehub.session.subscriptions.every(s => s.active)")
+    assert page.inner_text('#sensor') == '\u2014'
+
+    shown = "document.querySelector('#sensor').textContent === '21.5 \u00b0C'"
+    # The bridge may still be connecting to Mosquitto: publish until a reading arrives.
+    for _ in range(20):
+        paho.mqtt.publish.single('demo/sensors/temperature', '{"celsius": 21.5}',
+                                 hostname='127.0.0.1', port=1883)
+        page.wait_for_timeout(500)
+        if page.evaluate(shown):
+            break
+    assert page.inner_text('#sensor') == '21.5 \u00b0C'

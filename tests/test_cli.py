@@ -1,0 +1,94 @@
+"""The livehub command through a real router."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+LIVEHUB = os.path.join(os.path.dirname(sys.executable), 'livehub')
+
+
+def write_ini(path, router):
+    """An app .ini with the router's URLs (the CLI reads only livehub.* keys)."""
+    path.write_text('[app:main]\nlivehub.router_url = %s\nlivehub.browser_url = %s\n' % (
+        router.settings['router_url'], router.settings['browser_url']))
+    return str(path)
+
+
+def test_publish_and_tail_round_trip_through_the_router(router, tmp_path):
+    ini = write_ini(tmp_path / 'app.ini', router)
+    tail = subprocess.Popen([LIVEHUB, 'tail', 'app.cli', '--match', 'prefix', '--count', '1',
+                             '--ini', ini], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 20
+        line = ''
+        while 'subscribed' not in line and time.monotonic() < deadline:
+            line = tail.stderr.readline()
+        assert 'subscribed' in line, 'livehub tail did not subscribe'
+        done = subprocess.run([LIVEHUB, 'publish', 'app.cli.hello', '{"n": 1}',
+                               '--kwargs', '{"by": "cli"}', '--ini', ini],
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        out, _ = tail.communicate(timeout=20)
+    finally:
+        tail.kill()
+    event = json.loads(out.strip().splitlines()[-1])
+    assert event == {'topic': 'app.cli.hello', 'args': [{'n': 1}], 'kwargs': {'by': 'cli'}}
+
+
+def test_publish_refuses_a_bad_topic_with_a_clear_message():
+    done = subprocess.run([LIVEHUB, 'publish', 'app..x', '1'], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode != 0
+    assert "'app..x' is not a valid WAMP topic URI" in done.stderr
+
+
+def test_publish_reports_an_unreachable_router(tmp_path):
+    from pyramid_livehub.router.process import free_port
+    ini = tmp_path / 'app.ini'
+    ini.write_text('[app:main]\nlivehub.router_url = rs://127.0.0.1:%d\n' % free_port())
+    done = subprocess.run([LIVEHUB, 'publish', 'app.x', '1', '--timeout', '1', '--ini', str(ini)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert 'did not answer within 1.0s' in done.stderr
+
+
+def test_bad_setting_in_ini_is_reported_by_the_cli(tmp_path):
+    ini = tmp_path / 'app.ini'
+    ini.write_text('[app:main]\nlivehub.queue_size = lots\n')
+    done = subprocess.run([LIVEHUB, 'config', '--ini', str(ini)], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode != 0
+    assert 'livehub.queue_size' in done.stderr and 'whole number' in done.stderr
+
+
+def test_livehub_router_runs_crossbar_from_the_app_ini_and_stops_on_sigterm(tmp_path):
+    import signal
+    from pyramid_livehub.publisher import Publisher
+    from pyramid_livehub.router.process import free_port, port_open
+    from pyramid_livehub.settings import parse_settings
+    from pyramid_livehub.subscriber import Subscriber
+    rs_port, ws_port = free_port(), free_port()
+    ini = tmp_path / 'app.ini'
+    ini.write_text('[app:main]\nlivehub.router_url = rs://127.0.0.1:%d\n'
+                   'livehub.browser_url = ws://127.0.0.1:%d/ws\nlivehub.realm = fromini\n'
+                   % (rs_port, ws_port))
+    router = subprocess.Popen([LIVEHUB, 'router', '--ini', str(ini), '--cbdir', str(tmp_path / 'cb')],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = router.stdout.readline()
+        assert 'livehub router: browsers at ws://127.0.0.1:%d/ws' % ws_port in line, line
+        settings = parse_settings({'livehub.router_url': 'rs://127.0.0.1:%d' % rs_port,
+                                   'livehub.browser_url': 'ws://127.0.0.1:%d/ws' % ws_port,
+                                   'livehub.realm': 'fromini'})
+        with Subscriber(settings, 'app.ini.check') as sub:
+            publisher = Publisher(settings)
+            publisher.publish('app.ini.check', 'hello')
+            assert sub.get(timeout=10).args == ['hello']
+            publisher.close(1)
+        router.send_signal(signal.SIGTERM)
+        assert router.wait(timeout=30) == 0
+        assert not port_open('127.0.0.1', rs_port) and not port_open('127.0.0.1', ws_port)
+    finally:
+        router.kill()

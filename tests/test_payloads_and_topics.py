@@ -1,0 +1,76 @@
+"""Unit tests of the pure checks: topic URIs and the JSON codec."""
+import datetime
+import decimal
+import uuid
+
+import pytest
+
+from pyramid_livehub.codec import prepare_payload
+from pyramid_livehub.uri import check_topic, topic_error
+
+
+@pytest.mark.parametrize('topic', ['app', 'app.orders.created', 'App.Orders-1', 'a.b_c.d9'])
+def test_valid_topics(topic):
+    assert check_topic(topic) == topic
+
+
+@pytest.mark.parametrize('topic,reason', [
+    ('', 'it is empty'),
+    ('a..b', 'empty component at position 2'),
+    ('.a', 'empty component at position 1'),
+    ('a.', 'empty component at position 2'),
+    ('a b.c', 'whitespace'),
+    ('a.#', '"#"'),
+    ('wamp.session.count', 'reserved'),
+])
+def test_invalid_topics_name_the_fault(topic, reason):
+    with pytest.raises(ValueError, match='not a valid WAMP topic URI') as info:
+        check_topic(topic)
+    assert reason in str(info.value)
+
+
+def test_non_string_topic_is_refused():
+    with pytest.raises(ValueError, match='expected a str'):
+        check_topic(42)
+
+
+def test_wildcard_patterns_may_have_empty_components():
+    assert topic_error('a..c', allow_empty_components=True) is None
+
+
+def test_plain_json_payload_passes_unchanged():
+    args, kwargs = prepare_payload(({'a': [1, 2.5, None, True]},), {'x': 'y'})
+    assert args == [{'a': [1, 2.5, None, True]}]
+    assert kwargs == {'x': 'y'}
+
+
+def test_common_python_types_are_converted():
+    when = datetime.datetime(2026, 11, 22, 10, 30)
+    ident = uuid.UUID(int=1)
+    args, kwargs = prepare_payload((when, decimal.Decimal('1.50'), ident, (1, 2), b'\x00\x01'), {})
+    assert args == ['2026-11-22T10:30:00', '1.50', str(ident), [1, 2], b'\x00\x01']
+
+
+def test_objects_with_json_method_follow_pyramid_convention():
+    class Order:
+        def __json__(self, request):
+            return {'id': 7, 'request': request}
+
+    args, _ = prepare_payload((Order(),), {}, request='REQ')
+    assert args == [{'id': 7, 'request': 'REQ'}]
+
+
+@pytest.mark.parametrize('payload,where', [
+    ((object(),), 'args[0] is a object'),
+    (({'a': {'b': {1, object()}}},), "args[0]['a']['b']"),
+    (({(1, 2): 'x', 'b': object()},), 'keys must be str'),
+])
+def test_unserializable_payload_names_the_path(payload, where):
+    with pytest.raises(TypeError, match='not JSON-serializable') as info:
+        prepare_payload(payload, {})
+    assert where in str(info.value)
+
+
+def test_nan_is_refused():
+    with pytest.raises(TypeError, match='NaN'):
+        prepare_payload((float('nan'),), {})

@@ -1,0 +1,583 @@
+"""Ticket auth, topic rules and hardening through a real crossbar node.
+
+The clients here are Autobahn sessions on the browser WebSocket, doing what
+livehub.js does (WAMP-Ticket with a ticket the app issued, or anonymous);
+the backend side is the real :class:`~pyramid_livehub.publisher.Publisher`
+and :class:`~pyramid_livehub.subscriber.Subscriber` over WAMP-CRA.
+"""
+import asyncio
+import base64
+import os
+import random
+import socket
+import struct
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+import pytest
+
+from pyramid_livehub.publisher import Publisher
+from pyramid_livehub.router.auth import READY_MESSAGE
+from pyramid_livehub.router.process import RouterProcess
+from pyramid_livehub.security import issue_ticket
+from pyramid_livehub.settings import parse_settings
+from pyramid_livehub.subscriber import Subscriber
+
+from conftest import router_settings
+
+SECRET = 'Hq7-rW2zK9xL4vB8nM1cT6yP3sD5fG0jA_uE'
+
+
+class Refused(Exception):
+    """The router did not let the client join (``reason``, ``message``)."""
+
+    def __init__(self, reason, message=None):
+        super().__init__('%s: %s' % (reason, message))
+        self.reason = reason
+        self.message = message
+
+
+async def join(url, realm, authid=None, ticket=None, origin=None, timeout=10):
+    """Join like livehub.js: ticket auth when ``ticket`` is given, else anonymous."""
+    from autobahn.asyncio.wamp import ApplicationSession
+    from autobahn.asyncio.websocket import WampWebSocketClientFactory
+    from autobahn.wamp.types import ComponentConfig
+
+    loop = asyncio.get_running_loop()
+    joined = loop.create_future()
+
+    class Client(ApplicationSession):
+        def onConnect(self):
+            if ticket is None:
+                self.join(realm, authmethods=['anonymous'])
+            else:
+                self.join(realm, authmethods=['ticket'], authid=authid)
+
+        def onChallenge(self, challenge):
+            return ticket
+
+        def onJoin(self, details):
+            if not joined.done():
+                joined.set_result(self)
+
+        def onLeave(self, details):
+            if not joined.done():
+                joined.set_exception(Refused(details.reason, details.message))
+            self.disconnect()
+
+        def onDisconnect(self):
+            if not joined.done():
+                joined.set_exception(Refused('disconnected'))
+
+    parts = urlsplit(url)
+    factory = WampWebSocketClientFactory(lambda: Client(ComponentConfig(realm)), url=url,
+                                         origin=origin)
+    try:
+        await loop.create_connection(factory, parts.hostname, parts.port)
+    except OSError as exc:
+        raise Refused('connection failed', str(exc)) from None
+    return await asyncio.wait_for(joined, timeout)
+
+
+def run(coro, timeout=30):
+    """Run ``coro`` on a fresh event loop in a thread of its own.
+
+    Not in the test's thread: a sync Playwright of the browser tests keeps an
+    event loop running there for the whole session.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix='security-client') as pool:
+        return pool.submit(asyncio.run, asyncio.wait_for(coro, timeout)).result()
+
+
+@pytest.fixture(scope='module')
+def secure_node(tmp_path_factory):
+    """A node with auth on, browser publish allowed on ``client.*``, small limits."""
+    raw = router_settings(**{
+        'livehub.auth': 'true',
+        'livehub.ticket_secret': SECRET,
+        'livehub.publish_user': 'client.*',
+        'livehub.max_subscriptions': '5',
+        'livehub.max_message_size': '2048',
+        'livehub.allowed_origins': 'http://127.0.0.1:* http://good.example',
+    })
+    settings = parse_settings(raw)
+    node = RouterProcess(settings, str(tmp_path_factory.mktemp('secure-router')))
+    node.start(wait_for_log=READY_MESSAGE)
+    node.raw_settings = raw
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope='module')
+def publisher(secure_node):
+    publisher = Publisher(secure_node.settings)
+    yield publisher
+    publisher.close(2)
+
+
+def ticket_for(node, authid, **kwargs):
+    settings = node.settings
+    return issue_ticket(settings['ticket_secret'], kwargs.pop('realm', settings['realm']),
+                        authid, ttl=kwargs.pop('ttl', 60), **kwargs)
+
+
+def wait_for_log(node, text, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in node.log_text():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+async def next_event(session, topic, publish, match='exact', timeout=5):
+    """Subscribe, then call ``publish()`` until an event arrives; return its args."""
+    from autobahn.wamp.types import SubscribeOptions
+    received = asyncio.get_running_loop().create_future()
+
+    def on_event(*args, **kwargs):
+        if not received.done():
+            received.set_result(list(args))
+
+    await session.subscribe(on_event, topic, options=SubscribeOptions(match=match))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await asyncio.get_running_loop().run_in_executor(None, publish)
+        try:
+            return await asyncio.wait_for(asyncio.shield(received), 0.5)
+        except asyncio.TimeoutError:
+            continue
+    raise AssertionError('no event on %r within %ss' % (topic, timeout))
+
+
+def publish_and_flush(publisher, topic, payload):
+    def publish():
+        publisher.publish(topic, payload)
+        assert publisher.flush(5)
+    return publish
+
+
+# -- who gets in ---------------------------------------------------------------
+
+def test_logged_in_client_receives_its_private_topic(secure_node, publisher):
+    async def scenario():
+        settings = secure_node.settings
+        alice = await join(settings.browser_url, settings.realm, 'alice',
+                           ticket_for(secure_node, 'alice', principals=['group:staff']))
+        assert alice._authid == 'alice' and alice._authrole == 'user'
+        args = await next_event(alice, 'app.user.alice.notice',
+                                publish_and_flush(publisher, 'app.user.alice.notice', {'hi': 1}))
+        assert args == [{'hi': 1}]
+        alice.leave()
+    run(scenario())
+    assert wait_for_log(secure_node, "accepted ticket of 'alice'")
+
+
+def test_anonymous_client_connects_and_receives_public_topics(secure_node, publisher):
+    async def scenario():
+        settings = secure_node.settings
+        anonymous = await join(settings.browser_url, settings.realm)
+        assert anonymous._authrole == 'anonymous'
+        args = await next_event(anonymous, 'demo.ticks',
+                                publish_and_flush(publisher, 'demo.ticks', 7))
+        assert args == [7]
+        anonymous.leave()
+    run(scenario())
+
+
+def assert_not_authorized(coro):
+    from autobahn.wamp.exception import ApplicationError
+    with pytest.raises(ApplicationError) as info:
+        run(coro)
+    assert info.value.error == 'wamp.error.not_authorized'
+
+
+def test_anonymous_client_cannot_subscribe_to_a_private_topic(secure_node):
+    async def scenario():
+        settings = secure_node.settings
+        anonymous = await join(settings.browser_url, settings.realm)
+        try:
+            await anonymous.subscribe(lambda *a: None, 'app.user.alice.notice')
+        finally:
+            anonymous.leave()
+    assert_not_authorized(scenario())
+    assert wait_for_log(secure_node, "refused subscribe 'app.user.alice.notice'")
+
+
+def test_user_cannot_subscribe_to_another_users_topic(secure_node):
+    async def scenario():
+        settings = secure_node.settings
+        bob = await join(settings.browser_url, settings.realm, 'bob', ticket_for(secure_node, 'bob'))
+        try:
+            await bob.subscribe(lambda *a: None, 'app.user.alice.notice')
+        finally:
+            bob.leave()
+    assert_not_authorized(scenario())
+
+
+def test_prefix_subscription_that_would_include_private_topics_is_refused(secure_node):
+    async def scenario():
+        from autobahn.wamp.types import SubscribeOptions
+        settings = secure_node.settings
+        bob = await join(settings.browser_url, settings.realm, 'bob', ticket_for(secure_node, 'bob'))
+        try:
+            await bob.subscribe(lambda *a: None, 'app.', options=SubscribeOptions(match='prefix'))
+        finally:
+            bob.leave()
+    assert_not_authorized(scenario())
+
+
+@pytest.mark.parametrize('name, make_ticket, reason', [
+    ('forged', lambda node: issue_ticket('x' * 8 + SECRET[8:], node.settings.realm, 'mallory'),
+     'bad signature'),
+    ('expired', lambda node: ticket_for(node, 'mallory', ttl=5, now=time.time() - 60), 'expired'),
+    ('other realm', lambda node: ticket_for(node, 'mallory', realm='elsewhere'),
+     "ticket is for realm 'elsewhere'"),
+    ('empty', lambda node: '', 'empty ticket'),
+    ('garbage', lambda node: 'lh1.%%%.***', 'bad signature'),
+])
+def test_bad_ticket_is_refused_with_the_reason_in_the_router_log(secure_node, name, make_ticket,
+                                                                  reason):
+    settings = secure_node.settings
+    with pytest.raises(Refused) as info:
+        run(join(settings.browser_url, settings.realm, 'mallory', make_ticket(secure_node)))
+    assert info.value.reason == 'livehub.error.ticket_refused'
+    assert reason in info.value.message
+    assert wait_for_log(secure_node, reason), secure_node.log_tail()
+
+
+def test_ticket_used_under_another_authid_is_refused(secure_node):
+    settings = secure_node.settings
+    with pytest.raises(Refused) as info:
+        run(join(settings.browser_url, settings.realm, 'admin', ticket_for(secure_node, 'bob')))
+    assert 'claimed' in info.value.message
+
+
+def test_backend_transport_refuses_anonymous_clients(secure_node):
+    subscriber = Subscriber(secure_node.settings, 'app.anything', authentication={})
+    with pytest.raises(RuntimeError):
+        subscriber.start(timeout=3)
+
+
+# -- what they may do ----------------------------------------------------------
+
+def test_grants_in_the_ticket_open_extra_topics_for_that_user_only(secure_node):
+    async def scenario():
+        from autobahn.wamp.exception import ApplicationError
+        settings = secure_node.settings
+        dana = await join(settings.browser_url, settings.realm, 'dana',
+                          ticket_for(secure_node, 'dana', grants=['admin.*']))
+        await dana.subscribe(lambda *a: None, 'admin.reports')
+        dana.leave()
+        erin = await join(settings.browser_url, settings.realm, 'erin',
+                          ticket_for(secure_node, 'erin'))
+        with pytest.raises(ApplicationError):
+            await erin.subscribe(lambda *a: None, 'admin.reports')
+        erin.leave()
+    run(scenario())
+
+
+def test_anonymous_client_cannot_grant_itself_topics_with_authextra(secure_node):
+    async def scenario():
+        from autobahn.asyncio.wamp import ApplicationSession
+        from autobahn.asyncio.websocket import WampWebSocketClientFactory
+        from autobahn.wamp.types import ComponentConfig
+        settings = secure_node.settings
+        loop = asyncio.get_running_loop()
+        joined = loop.create_future()
+
+        class Sneaky(ApplicationSession):
+            def onConnect(self):
+                self.join(settings.realm, authmethods=['anonymous'], authid='dana',
+                          authextra={'grants': ['admin.*', 'app.user.*']})
+
+            def onJoin(self, details):
+                joined.set_result(self)
+
+        parts = urlsplit(settings.browser_url)
+        factory = WampWebSocketClientFactory(lambda: Sneaky(ComponentConfig(settings.realm)),
+                                             url=settings.browser_url)
+        await loop.create_connection(factory, parts.hostname, parts.port)
+        sneaky = await asyncio.wait_for(joined, 10)
+        try:
+            await sneaky.subscribe(lambda *a: None, 'admin.reports')
+        finally:
+            sneaky.leave()
+    assert_not_authorized(scenario())
+
+
+def test_browser_publish_to_a_server_topic_is_refused(secure_node):
+    async def scenario():
+        from autobahn.wamp.types import PublishOptions
+        settings = secure_node.settings
+        alice = await join(settings.browser_url, settings.realm, 'alice',
+                           ticket_for(secure_node, 'alice'))
+        try:
+            await alice.publish('app.orders.created', 'fake', options=PublishOptions(acknowledge=True))
+        finally:
+            alice.leave()
+    assert_not_authorized(scenario())
+
+
+def test_anonymous_publish_is_refused_by_default(secure_node):
+    async def scenario():
+        from autobahn.wamp.types import PublishOptions
+        settings = secure_node.settings
+        anonymous = await join(settings.browser_url, settings.realm)
+        try:
+            await anonymous.publish('client.chat', 'x', options=PublishOptions(acknowledge=True))
+        finally:
+            anonymous.leave()
+    assert_not_authorized(scenario())
+
+
+def test_browser_publish_to_an_allowed_client_topic_is_delivered(secure_node):
+    with Subscriber(secure_node.settings, 'client.chat.room1') as backend:
+        async def scenario():
+            from autobahn.wamp.types import PublishOptions
+            settings = secure_node.settings
+            alice = await join(settings.browser_url, settings.realm, 'alice',
+                               ticket_for(secure_node, 'alice'))
+            await alice.publish('client.chat.room1', 'hello',
+                                options=PublishOptions(acknowledge=True))
+            alice.leave()
+        run(scenario())
+        assert backend.get(5).args == ['hello']
+
+
+def test_subscriptions_per_session_are_limited(secure_node):
+    async def scenario():
+        from autobahn.wamp.exception import ApplicationError
+        settings = secure_node.settings
+        carol = await join(settings.browser_url, settings.realm, 'carol',
+                           ticket_for(secure_node, 'carol'))
+        for n in range(5):
+            await carol.subscribe(lambda *a: None, 'app.limit.%d' % n)
+        with pytest.raises(ApplicationError):
+            await carol.subscribe(lambda *a: None, 'app.limit.5')
+        carol.leave()
+    run(scenario())
+    assert wait_for_log(secure_node, 'livehub.max_subscriptions')
+
+
+def test_unsubscribing_frees_room_under_the_subscription_limit(secure_node):
+    """The authorizer follows the router's meta events, not only its own answers."""
+    async def scenario():
+        settings = secure_node.settings
+        dave = await join(settings.browser_url, settings.realm, 'dave',
+                          ticket_for(secure_node, 'dave'))
+        subscriptions = [await dave.subscribe(lambda *a: None, 'app.free.%d' % n)
+                         for n in range(5)]
+        await subscriptions[0].unsubscribe()
+        await asyncio.sleep(0.3)    # the on_unsubscribe meta event reaches the authorizer
+        await dave.subscribe(lambda *a: None, 'app.free.5')
+        dave.leave()
+    run(scenario())
+
+
+def test_websocket_from_a_foreign_origin_is_refused(secure_node):
+    settings = secure_node.settings
+    for origin in ('http://evil.example', 'null'):
+        status = handshake_status(settings.browser_url, origin)
+        assert not status.startswith(b'HTTP/1.1 101'), (origin, status)
+    assert handshake_status(settings.browser_url, 'http://good.example').startswith(
+        b'HTTP/1.1 101')
+    assert run(_join_and_leave(settings, origin='http://good.example')) == 'anonymous'
+
+
+async def _join_and_leave(settings, origin):
+    session = await join(settings.browser_url, settings.realm, origin=origin)
+    role = session._authrole
+    session.leave()
+    return role
+
+
+# -- malformed and oversize input ------------------------------------------------
+
+def websocket_handshake(url, origin=None):
+    """Open a raw TCP socket and send a WAMP WebSocket handshake; return (sock, status line)."""
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = ('GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+               'Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n'
+               'Sec-WebSocket-Protocol: wamp.2.json\r\n%s\r\n'
+               % (parts.path, parts.hostname, parts.port, key,
+                  'Origin: %s\r\n' % origin if origin else ''))
+    sock.sendall(request.encode())
+    response = b''
+    while b'\r\n\r\n' not in response:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        response += chunk
+    return sock, response.split(b'\r\n')[0]
+
+
+def handshake_status(url, origin):
+    sock, status = websocket_handshake(url, origin)
+    sock.close()
+    return status
+
+
+def raw_websocket(url):
+    """A raw TCP socket after a WAMP WebSocket handshake (no library in between)."""
+    sock, status = websocket_handshake(url)
+    assert b' 101 ' in status, status
+    return sock
+
+
+def frame(payload, opcode=0x1, mask=True):
+    """One WebSocket frame (client frames are masked)."""
+    header = bytes([0x80 | opcode])
+    length = len(payload)
+    mask_bit = 0x80 if mask else 0
+    if length < 126:
+        header += bytes([mask_bit | length])
+    elif length < 65536:
+        header += bytes([mask_bit | 126]) + struct.pack('!H', length)
+    else:
+        header += bytes([mask_bit | 127]) + struct.pack('!Q', length)
+    if not mask:
+        return header + payload
+    key = os.urandom(4)
+    return header + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def closed_by_router(sock, timeout=5.0):
+    """True when the router sends a close frame or drops the connection."""
+    sock.settimeout(timeout)
+    data = b''
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return True
+            data += chunk
+            if data[:1] == b'\x88' or b'\x88' in data[:2]:
+                return True
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize('name, payload', [
+    ('oversize message', frame(b'[1,"livehub",{}]' + b' ' * 4096)),
+    ('not json', frame(b'\xff\xfe{{{ not json')),
+    ('unmasked frame', frame(b'[1,"livehub",{}]', mask=False)),
+    ('reserved opcode', frame(b'abc', opcode=0x3)),
+    ('random bytes', bytes(random.Random(3).getrandbits(8) for _ in range(300))),
+])
+def test_malformed_or_oversize_frame_closes_that_connection_only(secure_node, publisher, name,
+                                                                  payload):
+    async def scenario():
+        settings = secure_node.settings
+        watcher = await join(settings.browser_url, settings.realm)
+        loop = asyncio.get_running_loop()
+
+        def attack():
+            sock = raw_websocket(settings.browser_url)
+            sock.sendall(payload)
+            return closed_by_router(sock)
+
+        assert await loop.run_in_executor(None, attack), name
+        args = await next_event(watcher, 'demo.after.' + name.replace(' ', '_'),
+                                publish_and_flush(publisher, 'demo.after.' + name.replace(' ', '_'),
+                                                  name))
+        assert args == [name]
+        watcher.leave()
+    run(scenario())
+    assert secure_node.process.poll() is None
+
+
+# -- fuzz ----------------------------------------------------------------------
+
+def test_fuzzed_tickets_and_authenticator_calls_never_crash_the_router(secure_node):
+    """Random tickets over the wire and random arguments to the procedure, for ~3 s."""
+    rng = random.Random(11)
+    settings = secure_node.settings
+    good = ticket_for(secure_node, 'alice')
+
+    def mutate():
+        chars = list(good)
+        for _ in range(rng.randint(1, 6)):
+            chars[rng.randrange(len(chars))] = rng.choice('aZ09._-=\x00{}')
+        return ''.join(chars)
+
+    async def scenario():
+        joined = refused = 0
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            candidate = mutate() if rng.random() < 0.6 else ''.join(
+                chr(rng.randint(1, 0x2FF)) for _ in range(rng.randint(0, 300)))
+            try:
+                session = await join(settings.browser_url, settings.realm,
+                                     rng.choice([None, 'alice', 'x' * 300]), candidate)
+                session.leave()
+                joined += 1
+            except Refused:
+                refused += 1
+        assert joined == 0 and refused > 10
+
+    run(scenario())
+
+    # random arguments straight to the authenticator and authorizer procedures
+    errors = _fuzz_procedures(settings, rng, seconds=1.5)
+    assert errors > 10
+    # still serving
+    async def still_alive():
+        alice = await join(settings.browser_url, settings.realm, 'alice', good)
+        alice.leave()
+    run(still_alive())
+    assert secure_node.process.poll() is None
+
+
+def _fuzz_procedures(settings, rng, seconds):
+    """Call the auth procedures as the backend with random arguments; count the refusals."""
+    from autobahn.asyncio.component import Component
+    from pyramid_livehub.publisher import make_transport
+
+    values = [None, 0, -1, 2 ** 70, 1.5, '', 'x' * 5000, [], {}, {'ticket': 1},
+              {'transport': 'bad'}, {'transport': {'http_headers_received': {'cookie': 5}}},
+              {'authrole': 'user', 'authid': None, 'authmethod': 'ticket'}, ['a', {'b': []}]]
+    result = {'errors': 0, 'done': False}
+
+    async def main(loop):
+        component = Component(
+            transports=[dict(make_transport(settings), max_retries=0)], realm=settings.realm,
+            authentication={'wampcra': {'authid': settings.backend_authid,
+                                        'secret': settings.backend_secret}})
+        finished = loop.create_future()
+
+        async def on_join(session, details):
+            from autobahn.wamp.exception import ApplicationError
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                procedure = rng.choice(['livehub.auth.authenticate', 'livehub.auth.authorize'])
+                args = [rng.choice(values) for _ in range(rng.randint(0, 5))]
+                try:
+                    answer = await session.call(procedure, *args)
+                    if procedure.endswith('authorize'):
+                        assert answer['allow'] is False, (args, answer)
+                    else:
+                        raise AssertionError('authenticated with %r' % (args,))
+                except ApplicationError:
+                    result['errors'] += 1
+            result['done'] = True
+            await session.leave()
+            finished.set_result(None)
+
+        component.on('join', on_join)
+        component.start(loop=loop)
+        await asyncio.wait_for(finished, seconds + 10)
+
+    async def runner():
+        await main(asyncio.get_running_loop())
+
+    run(runner(), timeout=seconds + 20)
+    assert result['done']
+    return result['errors']

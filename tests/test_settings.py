@@ -1,0 +1,92 @@
+"""Settings: every livehub.* key parsed in one place, wrong values refused at start-up."""
+import pytest
+from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationError
+
+from pyramid_livehub.settings import CORE_SETTINGS, all_settings, parse_settings
+
+BAD_SETTINGS = [
+    ('livehub.router_url', 'htp://x', 'expected a rs:// or rss:// or ws:// or wss:// URL'),
+    ('livehub.router_url', 'rs://127.0.0.1', 'needs a port'),
+    ('livehub.router_url', 'ws://127.0.0.1:notaport/ws', 'port is not a number'),
+    ('livehub.browser_url', 'rs://127.0.0.1:8080', 'expected a ws:// or wss:// URL'),
+    ('livehub.realm', 'my realm', 'a realm is letters'),
+    ('livehub.serializer', 'jsn', "did you mean 'json'"),
+    ('livehub.backend_authid', '', 'must not be empty'),
+    ('livehub.backend_secret', 'short', 'too short'),
+    ('livehub.queue_size', '0', 'expected a number >= 1'),
+    ('livehub.queue_size', 'many', 'expected a whole number'),
+    ('livehub.overflow', 'drop-oldst', "did you mean 'drop_oldest'"),
+    ('livehub.transactional', 'maybe', 'expected true or false'),
+    ('livehub.publish_linger', '1', 'expected a number <= 0.1'),
+    ('livehub.max_retries', '-2', 'expected a number >= -1'),
+    ('livehub.initial_retry_delay', 'soon', 'expected a number'),
+    ('livehub.max_retry_delay', '0', 'expected a number >= 0.01'),
+    ('livehub.retry_delay_growth', '0.5', 'expected a number >= 1.0'),
+    ('livehub.retry_delay_jitter', '2', 'expected a number <= 1.0'),
+    ('livehub.shutdown_timeout', '-1', 'expected a number >= 0.0'),
+    ('livehub.route_prefix', 'livehub/', 'expected a path that starts with "/"'),
+]
+
+
+def test_defaults_parse_to_the_documented_values():
+    parsed = parse_settings({})
+    for setting in CORE_SETTINGS:
+        assert parsed[setting.name] == setting.parse(setting.default)
+
+
+def test_ini_strings_are_typed():
+    parsed = parse_settings({'livehub.queue_size': '50', 'livehub.transactional': 'off',
+                             'livehub.initial_retry_delay': '0.25'})
+    assert parsed.queue_size == 50
+    assert parsed.transactional is False
+    assert parsed.initial_retry_delay == 0.25
+
+
+@pytest.mark.parametrize('key,value,message', BAD_SETTINGS)
+def test_bad_setting_names_key_value_and_fix(key, value, message):
+    with pytest.raises(ConfigurationError) as info:
+        parse_settings({key: value})
+    text = str(info.value)
+    assert key in text
+    if key != 'livehub.backend_secret':   # a secret is never echoed
+        assert repr(value) in text
+    assert message in text
+
+
+def test_every_core_key_has_a_bad_value_test():
+    tested = {key for key, _, _ in BAD_SETTINGS}
+    assert {s.key for s in CORE_SETTINGS} <= tested
+
+
+def test_unknown_key_is_refused_with_a_suggestion():
+    with pytest.raises(ConfigurationError, match="Did you mean 'livehub.queue_size'"):
+        parse_settings({'livehub.queue_sise': '5'})
+
+
+def test_default_secret_is_refused_for_a_remote_router():
+    with pytest.raises(ConfigurationError, match='livehub.backend_secret'):
+        parse_settings({'livehub.router_url': 'rs://router.example.com:8081'})
+    parse_settings({'livehub.router_url': 'rs://router.example.com:8081',
+                    'livehub.backend_secret': 'x' * 20})
+
+
+def test_bad_setting_fails_at_startup_not_at_first_publish():
+    config = Configurator(settings={'livehub.queue_size': 'lots'})
+    config.include('pyramid_livehub')
+    with pytest.raises(ConfigurationError, match='livehub.queue_size'):
+        config.make_wsgi_app()
+
+
+def test_settings_added_after_include_still_count():
+    from pyramid_livehub import get_publisher
+    config = Configurator(settings={})
+    config.include('pyramid_livehub')
+    config.add_settings({'livehub.realm': 'later'})
+    config.commit()
+    assert get_publisher(config.registry).settings.realm == 'later'
+
+
+def test_setting_names_are_unique():
+    names = [s.key for s in all_settings()]
+    assert len(names) == len(set(names))
