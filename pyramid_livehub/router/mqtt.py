@@ -113,7 +113,8 @@ class MqttBridge(BrokerBridge):
         properties = getattr(message, 'properties', None)
         user = dict(getattr(properties, 'UserProperty', None) or [])
         content_type = getattr(properties, 'ContentType', None)
-        meta = {'qos': message.qos, 'retain': bool(message.retain), 'message_id': message.mid}
+        meta = {'qos': message.qos, 'retain': bool(message.retain), 'dup': bool(message.dup),
+                'message_id': message.mid}
         if user:
             meta['headers'] = user
         self.deliver(message.topic, message.payload, meta, content_type,
