@@ -14,7 +14,6 @@ import statistics
 import sys
 import tempfile
 import time
-from urllib.parse import urlsplit
 
 sys.modules.setdefault('bjdata', None)
 
@@ -22,6 +21,7 @@ from pyramid_livehub.router.auth import READY_MESSAGE  # noqa: E402
 from pyramid_livehub.router.process import RouterProcess, free_port  # noqa: E402
 from pyramid_livehub.security import issue_ticket, parse_rules, rules_allow, verify_ticket  # noqa: E402
 from pyramid_livehub.settings import parse_settings  # noqa: E402
+from pyramid_livehub.testing import join_as_browser  # noqa: E402
 
 ROUNDS = int(os.environ.get('BENCH_ROUNDS', 100))
 SECRET = 'bench-secret-0123456789-abcdefghijklmnop'
@@ -47,37 +47,6 @@ def bench_pure():
         rate(lambda: rules_allow(rules, 'app.orders.', 'prefix', None))))
 
 
-async def join(url, realm, authid=None, ticket=None):
-    from autobahn.asyncio.wamp import ApplicationSession
-    from autobahn.asyncio.websocket import WampWebSocketClientFactory
-    from autobahn.wamp.types import ComponentConfig
-    loop = asyncio.get_running_loop()
-    joined = loop.create_future()
-
-    class Client(ApplicationSession):
-        def onConnect(self):
-            if ticket is None:
-                self.join(realm, authmethods=['anonymous'])
-            else:
-                self.join(realm, authmethods=['ticket'], authid=authid)
-
-        def onChallenge(self, challenge):
-            return ticket
-
-        def onJoin(self, details):
-            joined.set_result(self)
-
-        def onLeave(self, details):
-            if not joined.done():
-                joined.set_exception(RuntimeError(details.reason))
-            self.disconnect()
-
-    parts = urlsplit(url)
-    factory = WampWebSocketClientFactory(lambda: Client(ComponentConfig(realm)), url=url)
-    await loop.create_connection(factory, parts.hostname, parts.port)
-    return await asyncio.wait_for(joined, 10)
-
-
 def summary(samples):
     samples = sorted(samples)
     p95 = samples[int(len(samples) * 0.95) - 1]
@@ -90,7 +59,7 @@ async def measure(settings, label, with_ticket):
     for n in range(ROUNDS):
         ticket = issue_ticket(SECRET, realm, 'user%d' % n) if with_ticket else None
         start = time.perf_counter()
-        session = await join(url, realm, 'user%d' % n, ticket)
+        session = await join_as_browser(url, realm, 'user%d' % n, ticket)
         joins.append(time.perf_counter() - start)
         topic = 'app.user.user%d.inbox' % n if with_ticket else 'demo.bench.%d' % n
         start = time.perf_counter()

@@ -8,8 +8,14 @@ have been published (after the transaction, when there is one)::
     ...
     outbox = get_publisher(request.registry).outbox
     assert outbox[0].topic == 'app.orders.created'
+
+For tests against a real router, :func:`join_as_browser` opens a session
+on the browser WebSocket the way ``livehub.js`` does, to check what your
+topic rules let a user or an anonymous visitor do.
 """
+import asyncio
 import collections
+from urllib.parse import urlsplit
 
 from .codec import prepare_event
 from .publisher import PublisherStats
@@ -47,6 +53,65 @@ class RecordingPublisher:
         """Nothing to close."""
 
     connected = True
+
+
+class JoinRefused(Exception):
+    """The router did not let a browser-like session join (``reason``, ``message``)."""
+
+    def __init__(self, reason, message=None):
+        super().__init__('%s: %s' % (reason, message))
+        self.reason = reason
+        self.message = message
+
+
+async def join_as_browser(url, realm, authid=None, ticket=None, origin=None, timeout=10):
+    """Join ``realm`` at the browser WebSocket ``url`` like livehub.js does.
+
+    WAMP-Ticket as ``authid`` with ``ticket`` (see
+    :func:`pyramid_livehub.security.issue_ticket`) when a ticket is given,
+    else anonymous; ``origin`` sets the Origin header.  Returns the joined
+    asyncio Autobahn session; raises :class:`JoinRefused` with the router's
+    reason when the join is refused or the connection fails.  Runs on the
+    caller's asyncio loop.
+    """
+    from autobahn.asyncio.wamp import ApplicationSession
+    from autobahn.asyncio.websocket import WampWebSocketClientFactory
+    from autobahn.wamp.types import ComponentConfig
+
+    loop = asyncio.get_running_loop()
+    joined = loop.create_future()
+
+    class BrowserLikeSession(ApplicationSession):
+        def onConnect(self):
+            if ticket is None:
+                self.join(realm, authmethods=['anonymous'])
+            else:
+                self.join(realm, authmethods=['ticket'], authid=authid)
+
+        def onChallenge(self, challenge):
+            return ticket
+
+        def onJoin(self, details):
+            if not joined.done():
+                joined.set_result(self)
+
+        def onLeave(self, details):
+            if not joined.done():
+                joined.set_exception(JoinRefused(details.reason, details.message))
+            self.disconnect()
+
+        def onDisconnect(self):
+            if not joined.done():
+                joined.set_exception(JoinRefused('disconnected'))
+
+    parts = urlsplit(url)
+    factory = WampWebSocketClientFactory(
+        lambda: BrowserLikeSession(ComponentConfig(realm)), url=url, origin=origin)
+    try:
+        await loop.create_connection(factory, parts.hostname, parts.port)
+    except OSError as exc:
+        raise JoinRefused('connection failed', str(exc)) from None
+    return await asyncio.wait_for(joined, timeout)
 
 
 def includeme(config):

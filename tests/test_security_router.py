@@ -23,61 +23,11 @@ from pyramid_livehub.router.process import RouterProcess
 from pyramid_livehub.security import issue_ticket
 from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.subscriber import Subscriber
+from pyramid_livehub.testing import JoinRefused, join_as_browser
 
 from conftest import router_settings
 
 SECRET = 'Hq7-rW2zK9xL4vB8nM1cT6yP3sD5fG0jA_uE'
-
-
-class Refused(Exception):
-    """The router did not let the client join (``reason``, ``message``)."""
-
-    def __init__(self, reason, message=None):
-        super().__init__('%s: %s' % (reason, message))
-        self.reason = reason
-        self.message = message
-
-
-async def join(url, realm, authid=None, ticket=None, origin=None, timeout=10):
-    """Join like livehub.js: ticket auth when ``ticket`` is given, else anonymous."""
-    from autobahn.asyncio.wamp import ApplicationSession
-    from autobahn.asyncio.websocket import WampWebSocketClientFactory
-    from autobahn.wamp.types import ComponentConfig
-
-    loop = asyncio.get_running_loop()
-    joined = loop.create_future()
-
-    class Client(ApplicationSession):
-        def onConnect(self):
-            if ticket is None:
-                self.join(realm, authmethods=['anonymous'])
-            else:
-                self.join(realm, authmethods=['ticket'], authid=authid)
-
-        def onChallenge(self, challenge):
-            return ticket
-
-        def onJoin(self, details):
-            if not joined.done():
-                joined.set_result(self)
-
-        def onLeave(self, details):
-            if not joined.done():
-                joined.set_exception(Refused(details.reason, details.message))
-            self.disconnect()
-
-        def onDisconnect(self):
-            if not joined.done():
-                joined.set_exception(Refused('disconnected'))
-
-    parts = urlsplit(url)
-    factory = WampWebSocketClientFactory(lambda: Client(ComponentConfig(realm)), url=url,
-                                         origin=origin)
-    try:
-        await loop.create_connection(factory, parts.hostname, parts.port)
-    except OSError as exc:
-        raise Refused('connection failed', str(exc)) from None
-    return await asyncio.wait_for(joined, timeout)
 
 
 def run(coro, timeout=30):
@@ -163,8 +113,8 @@ def publish_and_flush(publisher, topic, payload):
 def test_logged_in_client_receives_its_private_topic(secure_node, publisher):
     async def scenario():
         settings = secure_node.settings
-        alice = await join(settings.browser_url, settings.realm, 'alice',
-                           ticket_for(secure_node, 'alice', principals=['group:staff']))
+        alice = await join_as_browser(settings.browser_url, settings.realm, 'alice',
+                                      ticket_for(secure_node, 'alice', principals=['group:staff']))
         assert alice._authid == 'alice' and alice._authrole == 'user'
         args = await next_event(alice, 'app.user.alice.notice',
                                 publish_and_flush(publisher, 'app.user.alice.notice', {'hi': 1}))
@@ -177,7 +127,7 @@ def test_logged_in_client_receives_its_private_topic(secure_node, publisher):
 def test_anonymous_client_connects_and_receives_public_topics(secure_node, publisher):
     async def scenario():
         settings = secure_node.settings
-        anonymous = await join(settings.browser_url, settings.realm)
+        anonymous = await join_as_browser(settings.browser_url, settings.realm)
         assert anonymous._authrole == 'anonymous'
         args = await next_event(anonymous, 'demo.ticks',
                                 publish_and_flush(publisher, 'demo.ticks', 7))
@@ -196,7 +146,7 @@ def assert_not_authorized(coro):
 def test_anonymous_client_cannot_subscribe_to_a_private_topic(secure_node):
     async def scenario():
         settings = secure_node.settings
-        anonymous = await join(settings.browser_url, settings.realm)
+        anonymous = await join_as_browser(settings.browser_url, settings.realm)
         try:
             await anonymous.subscribe(lambda *a: None, 'app.user.alice.notice')
         finally:
@@ -208,7 +158,8 @@ def test_anonymous_client_cannot_subscribe_to_a_private_topic(secure_node):
 def test_user_cannot_subscribe_to_another_users_topic(secure_node):
     async def scenario():
         settings = secure_node.settings
-        bob = await join(settings.browser_url, settings.realm, 'bob', ticket_for(secure_node, 'bob'))
+        bob = await join_as_browser(settings.browser_url, settings.realm, 'bob',
+                                    ticket_for(secure_node, 'bob'))
         try:
             await bob.subscribe(lambda *a: None, 'app.user.alice.notice')
         finally:
@@ -220,7 +171,8 @@ def test_prefix_subscription_that_would_include_private_topics_is_refused(secure
     async def scenario():
         from autobahn.wamp.types import SubscribeOptions
         settings = secure_node.settings
-        bob = await join(settings.browser_url, settings.realm, 'bob', ticket_for(secure_node, 'bob'))
+        bob = await join_as_browser(settings.browser_url, settings.realm, 'bob',
+                                    ticket_for(secure_node, 'bob'))
         try:
             await bob.subscribe(lambda *a: None, 'app.', options=SubscribeOptions(match='prefix'))
         finally:
@@ -240,8 +192,9 @@ def test_prefix_subscription_that_would_include_private_topics_is_refused(secure
 def test_bad_ticket_is_refused_with_the_reason_in_the_router_log(secure_node, name, make_ticket,
                                                                   reason):
     settings = secure_node.settings
-    with pytest.raises(Refused) as info:
-        run(join(settings.browser_url, settings.realm, 'mallory', make_ticket(secure_node)))
+    with pytest.raises(JoinRefused) as info:
+        run(join_as_browser(settings.browser_url, settings.realm, 'mallory',
+                            make_ticket(secure_node)))
     assert info.value.reason == 'livehub.error.ticket_refused'
     assert reason in info.value.message
     assert wait_for_log(secure_node, reason), secure_node.log_tail()
@@ -249,8 +202,9 @@ def test_bad_ticket_is_refused_with_the_reason_in_the_router_log(secure_node, na
 
 def test_ticket_used_under_another_authid_is_refused(secure_node):
     settings = secure_node.settings
-    with pytest.raises(Refused) as info:
-        run(join(settings.browser_url, settings.realm, 'admin', ticket_for(secure_node, 'bob')))
+    with pytest.raises(JoinRefused) as info:
+        run(join_as_browser(settings.browser_url, settings.realm, 'admin',
+                            ticket_for(secure_node, 'bob')))
     assert 'claimed' in info.value.message
 
 
@@ -266,12 +220,12 @@ def test_grants_in_the_ticket_open_extra_topics_for_that_user_only(secure_node):
     async def scenario():
         from autobahn.wamp.exception import ApplicationError
         settings = secure_node.settings
-        dana = await join(settings.browser_url, settings.realm, 'dana',
-                          ticket_for(secure_node, 'dana', grants=['admin.*']))
+        dana = await join_as_browser(settings.browser_url, settings.realm, 'dana',
+                                     ticket_for(secure_node, 'dana', grants=['admin.*']))
         await dana.subscribe(lambda *a: None, 'admin.reports')
         dana.leave()
-        erin = await join(settings.browser_url, settings.realm, 'erin',
-                          ticket_for(secure_node, 'erin'))
+        erin = await join_as_browser(settings.browser_url, settings.realm, 'erin',
+                                     ticket_for(secure_node, 'erin'))
         with pytest.raises(ApplicationError):
             await erin.subscribe(lambda *a: None, 'admin.reports')
         erin.leave()
@@ -311,8 +265,8 @@ def test_browser_publish_to_a_server_topic_is_refused(secure_node):
     async def scenario():
         from autobahn.wamp.types import PublishOptions
         settings = secure_node.settings
-        alice = await join(settings.browser_url, settings.realm, 'alice',
-                           ticket_for(secure_node, 'alice'))
+        alice = await join_as_browser(settings.browser_url, settings.realm, 'alice',
+                                      ticket_for(secure_node, 'alice'))
         try:
             await alice.publish('app.orders.created', 'fake', options=PublishOptions(acknowledge=True))
         finally:
@@ -324,7 +278,7 @@ def test_anonymous_publish_is_refused_by_default(secure_node):
     async def scenario():
         from autobahn.wamp.types import PublishOptions
         settings = secure_node.settings
-        anonymous = await join(settings.browser_url, settings.realm)
+        anonymous = await join_as_browser(settings.browser_url, settings.realm)
         try:
             await anonymous.publish('client.chat', 'x', options=PublishOptions(acknowledge=True))
         finally:
@@ -337,8 +291,8 @@ def test_browser_publish_to_an_allowed_client_topic_is_delivered(secure_node):
         async def scenario():
             from autobahn.wamp.types import PublishOptions
             settings = secure_node.settings
-            alice = await join(settings.browser_url, settings.realm, 'alice',
-                               ticket_for(secure_node, 'alice'))
+            alice = await join_as_browser(settings.browser_url, settings.realm, 'alice',
+                                          ticket_for(secure_node, 'alice'))
             await alice.publish('client.chat.room1', 'hello',
                                 options=PublishOptions(acknowledge=True))
             alice.leave()
@@ -350,8 +304,8 @@ def test_subscriptions_per_session_are_limited(secure_node):
     async def scenario():
         from autobahn.wamp.exception import ApplicationError
         settings = secure_node.settings
-        carol = await join(settings.browser_url, settings.realm, 'carol',
-                           ticket_for(secure_node, 'carol'))
+        carol = await join_as_browser(settings.browser_url, settings.realm, 'carol',
+                                      ticket_for(secure_node, 'carol'))
         for n in range(5):
             await carol.subscribe(lambda *a: None, 'app.limit.%d' % n)
         with pytest.raises(ApplicationError):
@@ -365,8 +319,8 @@ def test_unsubscribing_frees_room_under_the_subscription_limit(secure_node):
     """The authorizer follows the router's meta events, not only its own answers."""
     async def scenario():
         settings = secure_node.settings
-        dave = await join(settings.browser_url, settings.realm, 'dave',
-                          ticket_for(secure_node, 'dave'))
+        dave = await join_as_browser(settings.browser_url, settings.realm, 'dave',
+                                     ticket_for(secure_node, 'dave'))
         subscriptions = [await dave.subscribe(lambda *a: None, 'app.free.%d' % n)
                          for n in range(5)]
         await subscriptions[0].unsubscribe()
@@ -387,7 +341,7 @@ def test_websocket_from_a_foreign_origin_is_refused(secure_node):
 
 
 async def _join_and_leave(settings, origin):
-    session = await join(settings.browser_url, settings.realm, origin=origin)
+    session = await join_as_browser(settings.browser_url, settings.realm, origin=origin)
     role = session._authrole
     session.leave()
     return role
@@ -476,7 +430,7 @@ def test_malformed_or_oversize_frame_closes_that_connection_only(secure_node, pu
                                                                   payload):
     async def scenario():
         settings = secure_node.settings
-        watcher = await join(settings.browser_url, settings.realm)
+        watcher = await join_as_browser(settings.browser_url, settings.realm)
         loop = asyncio.get_running_loop()
 
         def attack():
@@ -515,11 +469,11 @@ def test_fuzzed_tickets_and_authenticator_calls_never_crash_the_router(secure_no
             candidate = mutate() if rng.random() < 0.6 else ''.join(
                 chr(rng.randint(1, 0x2FF)) for _ in range(rng.randint(0, 300)))
             try:
-                session = await join(settings.browser_url, settings.realm,
-                                     rng.choice([None, 'alice', 'x' * 300]), candidate)
+                session = await join_as_browser(settings.browser_url, settings.realm,
+                                                rng.choice([None, 'alice', 'x' * 300]), candidate)
                 session.leave()
                 joined += 1
-            except Refused:
+            except JoinRefused:
                 refused += 1
         assert joined == 0 and refused > 10
 
@@ -530,7 +484,7 @@ def test_fuzzed_tickets_and_authenticator_calls_never_crash_the_router(secure_no
     assert errors > 10
     # still serving
     async def still_alive():
-        alice = await join(settings.browser_url, settings.realm, 'alice', good)
+        alice = await join_as_browser(settings.browser_url, settings.realm, 'alice', good)
         alice.leave()
     run(still_alive())
     assert secure_node.process.poll() is None
