@@ -38,15 +38,13 @@ from webob import Request  # noqa: E402
 from pyramid_livehub import get_publisher  # noqa: E402
 from pyramid_livehub.router.process import RouterProcess, free_port  # noqa: E402
 from pyramid_livehub.settings import parse_settings  # noqa: E402
+from pyramid_livehub.testing import launch_chromium  # noqa: E402
 
 RATE = float(os.environ.get('BENCH_RATE', 1000))
 SECONDS = float(os.environ.get('BENCH_SECONDS', 5))
 WARMUP = int(os.environ.get('BENCH_WARMUP', 1000))
 ROUNDS = int(os.environ.get('BENCH_ROUNDS', 3))
 TOPIC = 'demo.bench.latency'
-CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-                 '--disable-background-networking', '--disable-component-update', '--disable-sync']
-
 WIDGET_PAGE = '''<!doctype html><html><head><meta charset="utf-8">%(loader)s
 <script>
 window.samples = [];
@@ -159,8 +157,7 @@ def main():
     count = int(RATE * SECONDS)
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path='/usr/bin/chromium',
-                                                 args=CHROMIUM_ARGS)
+            browser = launch_chromium(playwright)
             print('publish from a Pyramid view -> DOM update in Chromium, %d events at %.0f ev/s '
                   'per page (one page at a time, alternating), after %d warm-up events each:'
                   % (count, RATE, WARMUP))

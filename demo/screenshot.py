@@ -6,8 +6,7 @@
 """
 import sys
 
-CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-                 '--disable-background-networking', '--disable-component-update', '--disable-sync']
+from pyramid_livehub.testing import launch_chromium
 
 
 def main(argv=None):
@@ -17,7 +16,7 @@ def main(argv=None):
     url = argv[0] if argv else 'http://127.0.0.1:6543/'
     out = argv[1] if len(argv) > 1 else 'docs/demo.png'
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path='/usr/bin/chromium', args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         viewer = browser.new_page(viewport={'width': 1100, 'height': 820})
         poster = browser.new_page()
         for page in (viewer, poster):

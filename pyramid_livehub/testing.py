@@ -15,6 +15,7 @@ topic rules let a user or an anonymous visitor do.
 """
 import asyncio
 import collections
+import os
 from urllib.parse import urlsplit
 
 from .codec import prepare_event
@@ -112,6 +113,21 @@ async def join_as_browser(url, realm, authid=None, ticket=None, origin=None, tim
     except OSError as exc:
         raise JoinRefused('connection failed', str(exc)) from None
     return await asyncio.wait_for(joined, timeout)
+
+
+def launch_chromium(playwright, **options):
+    """Launch the system's headless Chromium with Playwright (sync or async API).
+
+    Uses ``$LIVEHUB_CHROMIUM`` or ``/usr/bin/chromium`` (the Debian package)
+    instead of a browser Playwright downloads, with the flags that let it run
+    as root in a container without a display.  ``options`` go to ``launch()``.
+    """
+    options.setdefault('executable_path', os.environ.get('LIVEHUB_CHROMIUM',
+                                                         '/usr/bin/chromium'))
+    options.setdefault('args', ['--headless', '--no-sandbox', '--disable-gpu',
+                                '--no-first-run', '--disable-background-networking',
+                                '--disable-component-update', '--disable-sync'])
+    return playwright.chromium.launch(**options)
 
 
 def includeme(config):

@@ -19,10 +19,8 @@ import pytest
 from chameleon import PageTemplate
 from pyramid.config import Configurator
 
-CHROMIUM = '/usr/bin/chromium'
-CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-                 '--disable-background-networking', '--disable-component-update',
-                 '--disable-sync']
+from pyramid_livehub.testing import launch_chromium
+
 
 WIDGET_PAGE = PageTemplate('''<!doctype html>
 <html><head><meta charset="utf-8"><title>livehub test page</title>
@@ -41,11 +39,6 @@ ${w.loader(max_retry_delay=0.5)}</head><body></body></html>''')
 SUBSCRIBED = ("window.livehub && livehub.state === 'connected' && "
               "livehub.session.subscriptions.length >= %d && "
               "livehub.session.subscriptions.every(function (s) { return s.active; })")
-
-
-def launch_chromium(playwright):
-    """Launch the system Chromium headless (no downloaded browser)."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
 _shared = {}
