@@ -209,3 +209,38 @@ def test_page_gives_up_and_shows_offline_after_max_retries(browser_context, rout
         assert page.evaluate('livehub.hub.sessionCount') == 0
     finally:
         app.close()
+
+
+def test_widgets_added_later_are_bound_and_removed_ones_unsubscribe(browser_context, live_app):
+    # A page with no widgets at first, like one that fetches its fragments (htmx).
+    page = browser_context.new_page()
+    page.goto(live_app.url + '/blank')
+    page.evaluate('''() => {
+        const box = document.createElement('div');
+        box.id = 'fragment';
+        box.innerHTML = '<span id="late" data-livehub-value="demo.browser.late" ' +
+            'data-livehub-field="n">none</span>' +
+            '<ul id="late-feed" data-livehub-feed="demo.browser.late" data-livehub-field="n"></ul>';
+        document.body.appendChild(box);
+    }''')
+    page.wait_for_function(SUBSCRIBED % 2)
+
+    live_app.publish('demo.browser.late', {'n': 'first'})
+    page.wait_for_function("document.querySelector('#late').textContent === 'first'")
+    assert page.locator('#late-feed .livehub-text').all_inner_texts() == ['first']
+
+    # Moving the fragment keeps it bound (no double subscription); removing the
+    # value widget ends its subscription while the feed keeps receiving.
+    page.evaluate('''() => {
+        const wrapper = document.createElement('section');
+        document.body.appendChild(wrapper);
+        wrapper.appendChild(document.querySelector('#fragment'));
+    }''')
+    page.wait_for_timeout(100)  # the observer runs after the moves
+    assert page.evaluate('livehub.session.subscriptions.length') == 2
+    page.evaluate("() => { window.removed = document.querySelector('#late'); "
+                  "window.removed.remove(); }")
+    page.wait_for_function('livehub.session.subscriptions.length === 1')
+    live_app.publish('demo.browser.late', {'n': 'second'})
+    page.wait_for_function("document.querySelectorAll('#late-feed .livehub-text').length === 2")
+    assert page.evaluate('window.removed.textContent') == 'first'

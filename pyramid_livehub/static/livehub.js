@@ -26,7 +26,8 @@
  *   DOM event on document;
  * - live widgets: elements with data-livehub-feed / -value / -status
  *   attributes (rendered by pyramid_livehub.widgets) are bound without any
- *   hand-written JS.  Payloads are always written with textContent, so an
+ *   hand-written JS, also when they enter the page later, and unsubscribed
+ *   when they leave it.  Payloads are always written with textContent, so an
  *   event carrying "<script>" shows as text.
  *
  * Loaded as a plain script it defines window.livehub; livehub.mjs re-exports
@@ -479,12 +480,17 @@
      * the next connect when called while offline).
      */
     Hub.prototype.subscribe = function (topic, handler, options) {
+        return this._track(topic, handler, options)._promise;
+    };
+
+    // Remember a subscription (made now if connected) and return it at once.
+    Hub.prototype._track = function (topic, handler, options) {
         var sub = new LiveSubscription(this, topic, handler, options);
         this.subscriptions.push(sub);
         if (this.rawSession && this.rawSession.isOpen) {
             this._subscribeOn(this.rawSession, sub).catch(function () {});
         }
-        return sub._promise;
+        return sub;
     };
 
     /** Stop a LiveSubscription (or an AutobahnJS Subscription) and forget it. */
@@ -615,7 +621,7 @@
         var limit = parseInt(element.getAttribute('data-livehub-limit') || '20', 10);
         var match = element.getAttribute('data-livehub-match');
         var doc = element.ownerDocument;
-        hub.session.subscribe(topic, function (args, kwargs, details) {
+        widgetSubscribe(hub, element, topic, match, function (args, kwargs, details) {
             var value = payload(args, kwargs);
             var item = doc.createElement('li');
             item.className = 'livehub-item';
@@ -641,18 +647,27 @@
             }
             dispatchUpdate(element, {topic: (details && details.topic) || topic, payload: value,
                                      args: args, kwargs: kwargs});
-        }, match ? {match: match} : undefined);
+        });
     }
 
     function bindValue(hub, element) {
         var topic = element.getAttribute('data-livehub-value');
         var match = element.getAttribute('data-livehub-match');
-        hub.session.subscribe(topic, function (args, kwargs, details) {
+        widgetSubscribe(hub, element, topic, match, function (args, kwargs, details) {
             var value = payload(args, kwargs);
             element.textContent = eventText(element, value);  // text, never HTML
             dispatchUpdate(element, {topic: (details && details.topic) || topic, payload: value,
                                      args: args, kwargs: kwargs});
-        }, match ? {match: match} : undefined);
+        });
+    }
+
+    // A widget's subscription, ended when the widget leaves the page.
+    function widgetSubscribe(hub, element, topic, match, handler) {
+        var sub = hub._track(topic, handler, match ? {match: match} : undefined);
+        sub._promise.catch(function () {});  // a refusal is logged by the hub
+        element.__livehubUnbind = function () {
+            hub.unsubscribe(sub).catch(function () {});
+        };
     }
 
     function bindStatus(hub, element) {
@@ -662,7 +677,7 @@
             element.textContent = label;
         }
         show(hub.state);
-        hub.onstate(show);
+        element.__livehubUnbind = hub.onstate(show);
     }
 
     /**
@@ -673,7 +688,7 @@
     function bindWidgets(root, hub) {
         root = root || global.document;
         hub = hub || defaultHub();
-        var elements = root.querySelectorAll(WIDGET_SELECTOR);
+        var elements = widgetsUnder(root);
         for (var i = 0; i < elements.length; i++) {
             var element = elements[i];
             if (element.__livehubBound) {
@@ -690,6 +705,62 @@
         }
         hub.connect().catch(function () {});
         return hub;
+    }
+
+    /**
+     * Undo bindWidgets for every widget under `root` (and `root` itself):
+     * their subscriptions end.  Called for widgets removed from the page.
+     */
+    function unbindWidgets(root) {
+        var elements = widgetsUnder(root);
+        for (var i = 0; i < elements.length; i++) {
+            var element = elements[i];
+            if (element.__livehubBound) {
+                element.__livehubBound = false;
+                element.__livehubUnbind();
+            }
+        }
+    }
+
+    // `root` itself when it is a widget, then the widgets inside it.
+    function widgetsUnder(root) {
+        var found = [];
+        if (root.matches && root.matches(WIDGET_SELECTOR)) {
+            found.push(root);
+        }
+        if (root.querySelectorAll) {
+            var inside = root.querySelectorAll(WIDGET_SELECTOR);
+            for (var i = 0; i < inside.length; i++) {
+                found.push(inside[i]);
+            }
+        }
+        return found;
+    }
+
+    // Widgets that arrive later (fetched HTML, htmx swaps, a framework's
+    // rendering) are bound when they enter the page, and their subscriptions
+    // end when they leave it, so swapped fragments never pile up subscriptions.
+    function watchWidgets(doc) {
+        if (!global.MutationObserver) {
+            return;
+        }
+        new global.MutationObserver(function (mutations) {
+            for (var i = 0; i < mutations.length; i++) {
+                var removed = mutations[i].removedNodes;
+                for (var j = 0; j < removed.length; j++) {
+                    if (removed[j].nodeType === 1 && !removed[j].isConnected) {
+                        unbindWidgets(removed[j]);
+                    }
+                }
+                var added = mutations[i].addedNodes;
+                for (var k = 0; k < added.length; k++) {
+                    if (added[k].nodeType === 1 && added[k].isConnected &&
+                            widgetsUnder(added[k]).length) {
+                        bindWidgets(added[k]);
+                    }
+                }
+            }
+        }).observe(doc.documentElement, {childList: true, subtree: true});
     }
 
     // -- the public object ----------------------------------------------------
@@ -750,6 +821,7 @@
             return defaultHub().onstate(fn);
         },
         bindWidgets: bindWidgets,
+        unbindWidgets: unbindWidgets,
         payload: payload,
         pick: pick,
         asText: asText,
@@ -776,6 +848,7 @@
             if (global.document.querySelector(WIDGET_SELECTOR)) {
                 bindWidgets(global.document);
             }
+            watchWidgets(global.document);
         };
         if (global.document.readyState === 'loading') {
             global.document.addEventListener('DOMContentLoaded', autostart);
