@@ -43,6 +43,10 @@ def includeme(config):
         config.add_view('pyramid_livehub.views.client_config_view', route_name='livehub.config',
                         renderer='json', request_method='GET')
         config.add_static_view(prefix.lstrip('/') + '/static', 'pyramid_livehub:static/')
+        if settings['health']:
+            config.add_route('livehub.health', prefix + '/health')
+            config.add_view('pyramid_livehub.views.health_view', route_name='livehub.health',
+                            renderer='json', request_method='GET')
         for hook in config.registry.__dict__.get('livehub_setup_hooks', ()):
             hook(config, settings)
 

@@ -19,6 +19,7 @@ import logging
 import os
 import struct
 import threading
+import time
 import weakref
 
 from .codec import prepare_event
@@ -131,6 +132,20 @@ class Publisher:
     @property
     def connected(self):
         """True while a WAMP session to the router is open."""
+        return self._session is not None
+
+    def connect(self, timeout=0.0):
+        """Start the background session if it is not running; return ``connected``.
+
+        Waits up to ``timeout`` seconds for the router to accept the session.
+        """
+        if self._pid != os.getpid():
+            self._reset_after_fork()
+        if not self._started:
+            self._start()
+        deadline = time.monotonic() + timeout
+        while self._session is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         return self._session is not None
 
     def flush(self, timeout=5.0):

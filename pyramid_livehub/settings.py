@@ -198,6 +198,9 @@ CORE_SETTINGS = [
             'Seconds the publisher waits at interpreter exit to send what is queued.'),
     Setting('route_prefix', '/livehub', as_route_prefix,
             'URL prefix of the views (`config.json`, static files).'),
+    Setting('health', True, as_bool,
+            'Serve `GET <route_prefix>/health`: this process\'s publisher counters as JSON, '
+            'status 200 while connected to the router, 503 when not.'),
 ]
 
 #: Modules that contribute a ``SETTINGS`` list of their own (imported lazily

@@ -50,6 +50,14 @@ class RecordingPublisher:
         """Nothing to wait for."""
         return True
 
+    def connect(self, timeout=0.0):
+        """Always connected."""
+        return True
+
+    def pending(self):
+        """Nothing ever waits."""
+        return 0
+
     def close(self, timeout=None):
         """Nothing to close."""
 

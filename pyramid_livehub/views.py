@@ -25,3 +25,27 @@ def add_client_config(config, contribute):
     contributors = config.registry.__dict__.setdefault('livehub_client_config', [])
     if contribute not in contributors:
         contributors.append(contribute)
+
+
+#: How long ``/health`` waits for a publisher that is still connecting.
+HEALTH_WAIT = 0.5
+
+
+def health_view(request):
+    """``GET /livehub/health``: this process's publisher, for monitors.
+
+    ``{"connected": bool, "pending": n, "stats": {queued, sent, dropped,
+    failed, reconnects, joins}}``; status 200 while connected to the router,
+    503 when not.  A publisher nobody has used yet is started here, so the
+    answer says whether the router can be reached, not whether anyone has
+    published.
+    """
+    publisher = request.registry.getUtility(IPublisher)
+    connected = publisher.connect(HEALTH_WAIT)
+    request.response.headers['Cache-Control'] = 'no-store'
+    request.response.status_int = 200 if connected else 503
+    return {
+        'connected': connected,
+        'pending': publisher.pending(),
+        'stats': publisher.stats.as_dict(),
+    }

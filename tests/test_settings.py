@@ -26,6 +26,7 @@ BAD_SETTINGS = [
     ('livehub.retry_delay_jitter', '2', 'expected a number <= 1.0'),
     ('livehub.shutdown_timeout', '-1', 'expected a number >= 0.0'),
     ('livehub.route_prefix', 'livehub/', 'expected a path that starts with "/"'),
+    ('livehub.health', 'sometimes', 'expected true or false'),
 ]
 
 
