@@ -123,6 +123,23 @@ def mqtt_client(port=1883, on_message=None, client_id=''):
     return client
 
 
+def mqtt_subscribe(client, topics, timeout=10):
+    """Subscribe ``client`` to ``topics`` (paho's list form) and wait for the SUBACK."""
+    acked = set()
+    done = threading.Condition()
+
+    def on_subscribe(client, userdata, mid, reason_codes, properties):
+        with done:
+            acked.add(mid)
+            done.notify_all()
+
+    client.on_subscribe = on_subscribe
+    _, mid = client.subscribe(topics)
+    with done:
+        if not done.wait_for(lambda: mid in acked, timeout):
+            raise AssertionError('no SUBACK for %r within %s s' % (topics, timeout))
+
+
 class Mosquitto:
     """A private mosquitto on a free port (so that fault tests never stop the shared one)."""
 

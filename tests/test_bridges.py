@@ -18,7 +18,7 @@ import stomp
 import zmq
 
 from bridge_helpers import (AmqpConsumer, Mosquitto, amqp_channel, last_stats_line, mqtt_client,
-                            start_bridged_router, wait_for_log, wamp_call)
+                            mqtt_subscribe, start_bridged_router, wait_for_log, wamp_call)
 from conftest import require_service, router_settings
 from pyramid_livehub.publisher import Publisher
 from pyramid_livehub.router.process import free_port
@@ -189,8 +189,7 @@ def test_mqtt_levels_with_spaces_and_dots_are_escaped_and_empty_levels_refused_a
 def test_mqtt_wamp_publish_reaches_mqtt_subscriber_once_with_wildcard_pattern(hub):
     got = queue.Queue()
     client = mqtt_client(on_message=lambda c, u, m: got.put((m.topic, m.payload)))
-    client.subscribe([(MQTT_NS + '/#', 0), ('cmd%s/#' % RUN, 0)])
-    time.sleep(0.3)
+    mqtt_subscribe(client, [(MQTT_NS + '/#', 0), ('cmd%s/#' % RUN, 0)])
     with Subscriber(hub.settings, 'iot.' + MQTT_NS, match='prefix') as sub:
         publish_wamp(hub, 'iot.%s.out' % MQTT_NS, {'v': 1})
         publish_wamp(hub, 'iot.cmd%s.dev1.set' % RUN, 'on')
@@ -271,16 +270,21 @@ def _stomp_connection(listener=None):
 class _Collect(stomp.ConnectionListener):
     def __init__(self):
         self.frames = queue.Queue()
+        self.receipts = queue.Queue()
 
     def on_message(self, frame):
         self.frames.put(frame)
+
+    def on_receipt(self, frame):
+        self.receipts.put(frame.headers.get('receipt-id'))
 
 
 def test_stomp_message_arrives_at_wamp_and_wamp_event_reaches_stomp_subscriber_once(hub):
     listener = _Collect()
     connection = _stomp_connection(listener)
-    connection.subscribe('/topic/%s.#' % STOMP_NS, id='t', ack='auto')
-    time.sleep(0.3)
+    connection.subscribe('/topic/%s.#' % STOMP_NS, id='t', ack='auto',
+                         headers={'receipt': 'subscribed-t'})
+    assert listener.receipts.get(timeout=10) == 'subscribed-t'
     with Subscriber(hub.settings, STOMP_NS, match='prefix') as sub:
         connection.send('/topic/%s.in.x' % STOMP_NS, b'{"s": 1}', content_type='application/json',
                         headers={'trace': 'abc'})
@@ -361,17 +365,26 @@ def test_mosquitto_restart_mid_stream_bridge_reconnects_and_delivery_resumes(bro
             while node.log_text().count('livehub bridge mqtt: connected') < 2:
                 assert time.monotonic() < deadline, node.log_tail(30)
                 time.sleep(0.1)
-            time.sleep(0.3)  # let the re-subscription land
             client = mqtt_client(broker.port)
+            # The bridge subscribes again after it connects; a probe that comes
+            # through shows that subscription is in place.
+            deadline = time.monotonic() + 20
+            while not any(e.args[0] == 'probe' for e in sub.collect(1, timeout=0.5)):
+                assert time.monotonic() < deadline, node.log_tail(30)
+                client.publish('r/probe', '"probe"', qos=1).wait_for_publish(5)
             for i in range(5, 10):
                 client.publish('r/n', str(i), qos=1).wait_for_publish(5)
-            after = sub.collect(5, timeout=10)
+            after = []
+            while len(after) < 5:
+                batch = sub.collect(1, timeout=10)
+                if not batch:
+                    break
+                after += [e for e in batch if e.args[0] != 'probe']  # late probes
             client.loop_stop()
             # And the other way round after the restart.
             got = queue.Queue()
             listener = mqtt_client(broker.port, on_message=lambda c, u, m: got.put(m.payload))
-            listener.subscribe('r/out')
-            time.sleep(0.3)
+            mqtt_subscribe(listener, [('r/out', 0)])
             publisher = Publisher(settings)
             publisher.publish('r.out', 'back')
             assert publisher.flush(5)
