@@ -165,7 +165,8 @@ CORE_SETTINGS = [
             '`livehub router` listens for browsers here.'),
     Setting('realm', 'livehub', as_realm, 'WAMP realm used by the app, browsers and bridges.'),
     Setting('serializer', 'json', one_of('json', 'msgpack', 'cbor'),
-            'Serializer of the backend connection.'),
+            'Serializer of the backend publisher\'s connection (the router components '
+            'always use msgpack).'),
     Setting('backend_authid', 'backend', as_text(allow_empty=False),
             'WAMP-CRA identity of the backend publisher and the router components.'),
     Setting('backend_secret', 'livehub-dev-secret-change-me', as_text(allow_empty=False),

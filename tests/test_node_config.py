@@ -23,6 +23,16 @@ def test_browser_transport_has_no_root_path_that_would_swallow_ws():
     assert browsers['paths']['live']['type'] == 'websocket'
 
 
+def test_router_components_connect_with_msgpack_whatever_the_publisher_uses():
+    for url, key in (('rs://127.0.0.1:8081', 'serializer'), ('ws://127.0.0.1:8081/ws', 'serializers')):
+        node = render_node_config(parse_settings({'livehub.bridges': 'amqp', 'livehub.router_url': url,
+                                                  'livehub.serializer': 'json'}))
+        backend = [t for t in node['workers'][0]['transports'] if t['id'] == 'backend'][0]
+        transport = node['workers'][1]['components'][0]['transport']
+        assert transport[key] in ('msgpack', ['msgpack'])
+        assert 'msgpack' in backend['serializers']
+
+
 def test_rendering_the_config_never_imports_twisted():
     # The web process renders the config (livehub router, tests) and runs the
     # asyncio publisher; txaio cannot switch framework once Twisted is chosen.
