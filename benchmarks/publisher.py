@@ -92,9 +92,10 @@ def publish_cost():
 
 
 WSGI_VARIANTS = (
-    ('without publish', '0', '0'),
-    ('with publish', '1', '0'),
-    ('with publish, linger 2 ms', '1', '0.002'),
+    ('without publish', '0', '0', 'json'),
+    ('with publish', '1', '0', 'json'),
+    ('with publish, linger 2 ms', '1', '0.002', 'json'),
+    ('with publish, msgpack', '1', '0', 'msgpack'),
 )
 
 
@@ -105,8 +106,16 @@ def _process_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
+def _tree_cpu(pid):
+    """CPU seconds of a process and all its descendants (a crossbar node's workers)."""
+    total = _process_cpu(pid)
+    children = subprocess.run(['pgrep', '-P', str(pid)], capture_output=True,
+                              text=True).stdout.split()
+    return total + sum(_tree_cpu(int(child)) for child in children)
+
+
 def wsgi_throughput(router, rounds=3, seconds=4):
-    """Requests/s and server CPU per request of one view, with and without a publish.
+    """Requests/s, server and router CPU per request of one view, with and without a publish.
 
     waitress serves, wrk loads (a Python client if wrk is missing); the
     variants alternate and the best round of each counts.
@@ -114,15 +123,17 @@ def wsgi_throughput(router, rounds=3, seconds=4):
     import shutil
     results = {}
     for _ in range(rounds):
-        for name, publish, linger in WSGI_VARIANTS:
+        for name, publish, linger, serializer in WSGI_VARIANTS:
             port = free_port()
             env = dict(os.environ, BENCH_ROUTER_URL=router.settings['router_url'],
-                       BENCH_PUBLISH=publish, BENCH_LINGER=linger, BENCH_PORT=str(port))
+                       BENCH_PUBLISH=publish, BENCH_LINGER=linger, BENCH_PORT=str(port),
+                       BENCH_SERIALIZER=serializer)
             server = subprocess.Popen([sys.executable, '-m', 'benchmarks.wsgi_app'], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             assert server.stdout.readline().strip() == 'READY'
             url = 'http://127.0.0.1:%d/' % port
             cpu_before = _process_cpu(server.pid)
+            router_before = _tree_cpu(router.process.pid)
             if shutil.which('wrk'):
                 out = subprocess.run(['wrk', '-t1', '-c8', '-d%ds' % seconds, url],
                                      capture_output=True, text=True).stdout
@@ -130,11 +141,13 @@ def wsgi_throughput(router, rounds=3, seconds=4):
             else:
                 rate = _python_load(url, seconds)
             cpu_per_request = (_process_cpu(server.pid) - cpu_before) / (rate * seconds) * 1e6
+            router_per_request = ((_tree_cpu(router.process.pid) - router_before)
+                                  / (rate * seconds) * 1e6)
             server.terminate()
             server.wait()
             best = results.get(name)
             if best is None or rate > best[0]:
-                results[name] = (rate, cpu_per_request)
+                results[name] = (rate, cpu_per_request, router_per_request)
     return results
 
 
@@ -173,12 +186,13 @@ def main():
         print('request.livehub.publish() cost: median %.1f us, p99 %.1f us (target median <= 20 us)'
               % (median, p99))
         web = wsgi_throughput(router)
-        base_rate, base_cpu = web['without publish']
+        base_rate, base_cpu, _ = web['without publish']
         print('WSGI view (waitress + wrk + router on the same 2 cores), best of 3 rounds:')
-        for name, _, _ in WSGI_VARIANTS:
-            rate, cpu = web[name]
+        for name, _, _, _ in WSGI_VARIANTS:
+            rate, cpu, router_cpu = web[name]
             print('  %-26s %6.0f req/s  ratio %.2f (target >= 0.95) | server CPU %4.0f us/request,'
-                  ' ratio %.2f' % (name, rate, rate / base_rate, cpu, base_cpu / cpu))
+                  ' ratio %.2f | router CPU %4.0f us/request'
+                  % (name, rate, rate / base_rate, cpu, base_cpu / cpu, router_cpu))
     finally:
         router.stop()
 

@@ -11,6 +11,8 @@ def main():
     publish = os.environ['BENCH_PUBLISH'] == '1'
     config = Configurator(settings={'livehub.router_url': os.environ['BENCH_ROUTER_URL'],
                                     'livehub.publish_linger': os.environ.get('BENCH_LINGER', '0'),
+                                    'livehub.serializer': os.environ.get('BENCH_SERIALIZER',
+                                                                         'json'),
                                     'livehub.queue_size': '1000000'})
     config.include('pyramid_livehub')
 

@@ -116,6 +116,10 @@ def test_patterns_become_the_narrowest_wamp_subscription():
     (b'\xff\x00\x01', None, b'\xff\x00\x01', 'binary'),
     (b'{"a": 1}', 'application/octet-stream', b'{"a": 1}', 'binary'),
     (b'[' * 100000, None, '[' * 100000, 'text'),
+    # Integers WAMP serializers can carry stay numbers; beyond 64 bits the body is text.
+    (b'[-9223372036854775808, 18446744073709551615]', None,
+     [-2 ** 63, 2 ** 64 - 1], 'json'),
+    (b'{"big": 18446744073709551616}', None, '{"big": 18446744073709551616}', 'text'),
 ])
 def test_broker_bodies_become_json_text_or_bytes_and_nothing_is_lost(body, content_type,
                                                                       value, encoding):

@@ -152,6 +152,19 @@ def test_amqp_one_megabyte_binary_payload_arrives_intact(hub):
     assert event.args == [blob]
 
 
+def test_amqp_json_with_an_integer_beyond_64_bits_arrives_as_text(hub):
+    # The router components speak msgpack, which cannot carry such a number.
+    body = b'{"big": 123456789012345678901234567890}'
+    with Subscriber(hub.settings, AMQP_NS + '.bigint') as sub:
+        channel = amqp_channel()
+        channel.basic_publish('amq.topic', AMQP_NS + '.bigint', body)
+        channel.basic_publish('amq.topic', AMQP_NS + '.bigint', b'{"small": 1}')
+        events = sub.collect(2, timeout=10)
+        channel.connection.close()
+    assert [e.args for e in events] == [[body.decode()], [{'small': 1}]]
+    assert events[0].kwargs[META]['encoding'] == 'text'
+
+
 # -- MQTT ----------------------------------------------------------------------
 
 def test_mqtt_message_arrives_at_wamp_under_the_prefix_with_qos_and_retain(hub):

@@ -7,7 +7,9 @@ keyword argument, :data:`META_KEY`, with the broker metadata::
     def on_reading(value, livehub_broker=None): ...
 
 * a JSON body (any JSON text, or a content type ending in ``json``) becomes
-  the JSON value;
+  the JSON value, unless it holds an integer that WAMP serializers cannot
+  carry (beyond 64 bits: msgpack, which the router components use, refuses
+  it), in which case it arrives as text;
 * other UTF-8 text (or a ``text/*`` content type) arrives as a ``str``;
 * anything else arrives as ``bytes`` (WAMP binary: Autobahn's JSON
   serializer carries it as base64 with a marker byte and every Autobahn
@@ -55,9 +57,18 @@ def decode_body(body, content_type=None):
     except UnicodeDecodeError:
         return bytes(body), 'binary'
     try:
-        return json.loads(text), 'json'
+        return json.loads(text, parse_int=_wamp_int), 'json'
     except (ValueError, RecursionError):
         return text, 'text'
+
+
+def _wamp_int(digits):
+    # msgpack carries -2**63 .. 2**64-1; a larger integer would make the
+    # publish fail inside the bridge, so the body travels as its text instead.
+    value = int(digits)
+    if not -2 ** 63 <= value < 2 ** 64:
+        raise ValueError('integer beyond 64 bits')
+    return value
 
 
 def encode_event(args, kwargs):
