@@ -19,7 +19,8 @@ measured with round trips before and after the run (the error is about half
 the best round trip, printed).
 
     python -m benchmarks.browser_latency
-    (environment: BENCH_RATE=1000 BENCH_SECONDS=5 BENCH_WARMUP=1000 BENCH_ROUNDS=3)
+    (environment: BENCH_RATE=1000 BENCH_SECONDS=5 BENCH_WARMUP=1000 BENCH_ROUNDS=3
+    BENCH_SERIALIZER=json: the publisher's livehub.serializer)
 
 Target (issue 3): p50 <= 1 ms, p99 <= 3 ms at 1,000 events/s on loopback.
 """
@@ -147,6 +148,7 @@ def main():
     raw_settings = {
         'livehub.router_url': 'rs://127.0.0.1:%d' % free_port(),
         'livehub.browser_url': 'ws://127.0.0.1:%d/ws' % free_port(),
+        'livehub.serializer': os.environ.get('BENCH_SERIALIZER', 'json'),
     }
     router = RouterProcess(parse_settings(raw_settings),
                            tempfile.mkdtemp(prefix='livehub-bench-browser-')).start()
