@@ -41,7 +41,9 @@ def health_view(request):
     published.
     """
     publisher = request.registry.getUtility(IPublisher)
-    connected = publisher.connect(HEALTH_WAIT)
+    # Wait only for a session that has never joined (e.g. started just now):
+    # a publisher that lost its router answers 503 at once, not after 0.5 s.
+    connected = publisher.connect(0 if publisher.stats.joins else HEALTH_WAIT)
     request.response.headers['Cache-Control'] = 'no-store'
     request.response.status_int = 200 if connected else 503
     return {
