@@ -461,9 +461,15 @@ def test_amqp_connection_cut_mid_stream_durable_queue_loses_nothing(brokers, tmp
     try:
         wait_for_log(node, ['livehub bridge amqp: connected'])
         with Subscriber(settings, 'dur' + RUN, match='prefix') as sub:
+            # 'connected' is logged by the publishing connection too; a probe that
+            # comes through shows the consumer's queue is declared and bound.
+            deadline = time.monotonic() + 20
+            while not sub.collect(1, timeout=0.5):
+                assert time.monotonic() < deadline, node.log_tail(40)
+                channel.basic_publish('amq.topic', 'dur%s.probe' % RUN, b'"probe"')
             for i in range(5):
                 channel.basic_publish('amq.topic', 'dur%s.n' % RUN, str(i))
-            before = sub.collect(5, timeout=5)
+            before = collect_numbers(sub, range(5), timeout=10)
             # The bridge acks after handing a message on; let those acks reach the
             # broker before the cut, else 0-4 come again (at-least-once, see below).
             wait_until_acked(queue_name)
@@ -476,14 +482,15 @@ def test_amqp_connection_cut_mid_stream_durable_queue_loses_nothing(brokers, tmp
             during = collect_numbers(sub, range(5, 25), timeout=20)
             for i in range(25, 30):
                 channel.basic_publish('amq.topic', 'dur%s.n' % RUN, str(i))
-            after = collect_numbers(sub, range(25, 30), timeout=10)
+            after = collect_numbers(sub, range(25, 30), timeout=20)
         stats = wamp_call(settings, 'livehub.bridges.amqp.stats')
+        log_tail = node.log_tail(40)
     finally:
         node.stop()
         proxy.close()
         channel.queue_delete(queue_name)
         channel.connection.close()
-    received = before + during + after
+    received = [e for e in before + during + after if e.args[0] != 'probe']  # late probes
     # Durable mode is at-least-once: an ack cut off with the connection makes the
     # broker send that message again, flagged as redelivered. Nothing may be lost,
     # and the only repeats allowed are the flagged ones.
@@ -493,7 +500,8 @@ def test_amqp_connection_cut_mid_stream_durable_queue_loses_nothing(brokers, tmp
             assert event.kwargs[META]['redelivered'] is True, (event, received)
         else:
             first_seen.append(event.args[0])
-    assert first_seen == list(range(30)), [(e.args, e.kwargs[META]) for e in received]
+    assert first_seen == list(range(30)), ([(e.args, e.kwargs[META]) for e in received],
+                                           log_tail)
     assert stats['connects'] >= 3 and stats['dropped_inbound'] == 0
 
 
