@@ -224,14 +224,18 @@ def test_mqtt_wamp_publish_reaches_mqtt_subscriber_once_with_wildcard_pattern(hu
 
 # -- ZeroMQ --------------------------------------------------------------------
 
-def _zmq_warm(send, receive, timeout=10):
-    """ZeroMQ drops what a SUB is not yet connected for: send until one arrives."""
+def send_until_received(send, receive, timeout=10):
+    """Send probes until one arrives, for paths that drop what comes too early.
+
+    A ZeroMQ SUB not yet connected, a broker subscription not yet made: once a
+    probe comes through, the path is ready.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         send()
         if receive(0.3):
             return
-    raise AssertionError('ZeroMQ connection did not come up within %ss' % timeout)
+    raise AssertionError('no probe came through within %ss' % timeout)
 
 
 def test_zmq_frames_arrive_at_wamp_and_wamp_events_leave_as_topic_payload_frames(hub):
@@ -244,16 +248,16 @@ def test_zmq_frames_arrive_at_wamp_and_wamp_events_leave_as_topic_payload_frames
     try:
         with Subscriber(hub.settings, 'zz', match='prefix') as sub:
             warm = '%s.warm' % ZMQ_NS
-            _zmq_warm(lambda: pub.send_multipart([warm.encode(), b'0']),
-                      lambda t: any(e.topic == 'zz.' + warm for e in sub.collect(5, t)))
+            send_until_received(lambda: pub.send_multipart([warm.encode(), b'0']),
+                                lambda t: any(e.topic == 'zz.' + warm for e in sub.collect(5, t)))
             quiet(sub, 0.5)
             pub.send_multipart([('%s.a.b' % ZMQ_NS).encode(), b'{"x": 1}'])
             pub.send_multipart([('lh4zw%s.k.t' % RUN).encode(), b'"yes"'])
             pub.send_multipart([('lh4zw%s.k.u' % RUN).encode(), b'"no"'])
             pub.send_multipart([b'three', b'frames', b'here'])
             events = sub.collect(3, timeout=3)
-            _zmq_warm(lambda: publish_wamp(hub, 'zz.%s.warm' % ZMQ_NS, 0),
-                      lambda t: sub_socket.poll(int(t * 1000)))
+            send_until_received(lambda: publish_wamp(hub, 'zz.%s.warm' % ZMQ_NS, 0),
+                                lambda t: sub_socket.poll(int(t * 1000)))
             while sub_socket.poll(300):
                 sub_socket.recv_multipart()
             quiet(sub, 0.3)
@@ -381,18 +385,13 @@ def test_mosquitto_restart_mid_stream_bridge_reconnects_and_delivery_resumes(bro
             client = mqtt_client(broker.port)
             # The bridge subscribes again after it connects; a probe that comes
             # through shows that subscription is in place.
-            deadline = time.monotonic() + 20
-            while not any(e.args[0] == 'probe' for e in sub.collect(1, timeout=0.5)):
-                assert time.monotonic() < deadline, node.log_tail(30)
-                client.publish('r/probe', '"probe"', qos=1).wait_for_publish(5)
+            send_until_received(
+                lambda: client.publish('r/probe', '"probe"', qos=1).wait_for_publish(5),
+                lambda t: any(e.args[0] == 'probe' for e in sub.collect(1, t)), timeout=20)
             for i in range(5, 10):
                 client.publish('r/n', str(i), qos=1).wait_for_publish(5)
-            after = []
-            while len(after) < 5:
-                batch = sub.collect(1, timeout=10)
-                if not batch:
-                    break
-                after += [e for e in batch if e.args[0] != 'probe']  # late probes
+            after = [e for e in collect_numbers(sub, range(5, 10), timeout=10)
+                     if e.args[0] != 'probe']  # late probes
             client.loop_stop()
             # And the other way round after the restart.
             got = queue.Queue()
@@ -433,12 +432,8 @@ def test_mqtt_durable_session_delivers_what_was_sent_while_the_bridge_was_cut_of
             proxy.unblock()
             # At-least-once: a PUBACK for 0 cut off with the connection brings 0
             # again, flagged dup; nothing else may repeat and nothing may be lost.
-            events = []
-            while len(events) < 20:
-                batch = sub.collect(20 - len(events), timeout=20)
-                if not batch:
-                    break
-                events += [e for e in batch if not (e.args[0] == 0 and e.kwargs[META]['dup'])]
+            events = [e for e in collect_numbers(sub, range(1, 21), timeout=20)
+                      if not (e.args[0] == 0 and e.kwargs[META]['dup'])]
             client.loop_stop()
     finally:
         node.stop()
@@ -463,10 +458,9 @@ def test_amqp_connection_cut_mid_stream_durable_queue_loses_nothing(brokers, tmp
         with Subscriber(settings, 'dur' + RUN, match='prefix') as sub:
             # 'connected' is logged by the publishing connection too; a probe that
             # comes through shows the consumer's queue is declared and bound.
-            deadline = time.monotonic() + 20
-            while not sub.collect(1, timeout=0.5):
-                assert time.monotonic() < deadline, node.log_tail(40)
-                channel.basic_publish('amq.topic', 'dur%s.probe' % RUN, b'"probe"')
+            send_until_received(
+                lambda: channel.basic_publish('amq.topic', 'dur%s.probe' % RUN, b'"probe"'),
+                lambda t: sub.collect(1, t), timeout=20)
             for i in range(5):
                 channel.basic_publish('amq.topic', 'dur%s.n' % RUN, str(i))
             before = collect_numbers(sub, range(5), timeout=10)
