@@ -9,11 +9,11 @@ Usage::
 """
 from pyramid.config import PHASE1_CONFIG
 
-from .events import LiveEvent, publish_live_event
-from .interfaces import IPublisher
-from .publisher import Publisher, QueueFull
-from .request import RequestPublisher, livehub_for_request
-from .settings import parse_settings
+from pyramid_livehub.events import LiveEvent, publish_live_event
+from pyramid_livehub.interfaces import IPublisher
+from pyramid_livehub.publisher import Publisher, QueueFull
+from pyramid_livehub.request import RequestPublisher, livehub_for_request
+from pyramid_livehub.settings import parse_settings
 
 __all__ = ['includeme', 'LiveEvent', 'Publisher', 'QueueFull', 'RequestPublisher',
            'get_publisher', 'IPublisher']
@@ -55,7 +55,7 @@ def includeme(config):
     config.action(('pyramid_livehub', 'setup'), register, order=PHASE1_CONFIG)
     # Feature modules that only register things until their settings turn them on.
     config.include('pyramid_livehub.models')          # config.add_livehub_model(...)
-    config.include('pyramid_livehub.security_views')  # /livehub/ticket when livehub.auth is on
+    config.include('pyramid_livehub.security.views')  # /livehub/ticket when livehub.auth is on
 
 
 def add_setup_hook(config, hook):

@@ -25,8 +25,8 @@ warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
 
 from pyramid.exceptions import ConfigurationError  # noqa: E402
 
-from . import codec  # noqa: E402
-from .settings import parse_settings  # noqa: E402
+from pyramid_livehub import codec  # noqa: E402
+from pyramid_livehub.settings import parse_settings  # noqa: E402
 
 
 def load_settings(ini):
@@ -55,7 +55,7 @@ def load_settings(ini):
 
 def cmd_router(args):
     """Run crossbar with the rendered config until Ctrl-C / SIGTERM."""
-    from .router.process import RouterProcess
+    from pyramid_livehub.router.process import RouterProcess
     settings = load_settings(args.ini)
     cbdir = args.cbdir or os.path.join(tempfile.gettempdir(), 'livehub-router-%d' % os.getuid())
     node = RouterProcess(settings, cbdir)
@@ -89,7 +89,7 @@ def cmd_router(args):
 
 def cmd_publish(args):
     """Publish one event and wait until the router has it."""
-    from .publisher import Publisher
+    from pyramid_livehub.publisher import Publisher
     settings = load_settings(args.ini)
     positional = []
     if args.payload is not None:
@@ -112,8 +112,8 @@ def cmd_publish(args):
 def cmd_tail(args):
     """Print every event on TOPIC as a JSON line until Ctrl-C (or --count events)."""
     import queue
-    from .subscriber import Subscriber
-    from .uri import topic_error
+    from pyramid_livehub.subscriber import Subscriber
+    from pyramid_livehub.uri import topic_error
     settings = load_settings(args.ini)
     reason = topic_error(args.topic, allow_empty_components=args.match == 'wildcard')
     if reason and not (args.match == 'prefix' and args.topic.endswith('.')):
@@ -143,14 +143,14 @@ def cmd_tail(args):
 
 def cmd_config(args):
     """Print the crossbar node configuration the settings render to."""
-    from .router.node_config import render_node_config
+    from pyramid_livehub.router.node_config import render_node_config
     json.dump(render_node_config(load_settings(args.ini)), sys.stdout, indent=2, sort_keys=True)
     print()
 
 
 def cmd_list(args):
     """List the consumers and producers the router loads (--running: their live counters)."""
-    from .plugins import describe_plugins, fetch_plugin_stats
+    from pyramid_livehub.plugins import describe_plugins, fetch_plugin_stats
     settings = load_settings(args.ini)
     for line in describe_plugins(settings):
         print(line)

@@ -13,7 +13,7 @@ import decimal
 import json
 import uuid
 
-from .uri import check_topic
+from pyramid_livehub.uri import check_topic
 
 _SCALARS = (str, int, float, bool, type(None), bytes)
 

@@ -1,7 +1,7 @@
 """Publishing through Pyramid's event system: ``registry.notify(LiveEvent(...))``."""
 from pyramid.threadlocal import get_current_request
 
-from .interfaces import IPublisher
+from pyramid_livehub.interfaces import IPublisher
 
 
 class LiveEvent:

@@ -22,8 +22,8 @@ import threading
 import time
 import weakref
 
-from .codec import prepare_event
-from .settings import LivehubSettings, parse_settings
+from pyramid_livehub.codec import prepare_event
+from pyramid_livehub.settings import LivehubSettings, parse_settings
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """``request.livehub``: the request's view of the publisher, with transactions."""
-from .codec import prepare_event
-from .interfaces import IPublisher
+from pyramid_livehub.codec import prepare_event
+from pyramid_livehub.interfaces import IPublisher
 
 
 class RequestPublisher:

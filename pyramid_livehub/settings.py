@@ -208,9 +208,9 @@ CORE_SETTINGS = [
 #: Modules that contribute a ``SETTINGS`` list of their own (imported lazily
 #: so that a missing optional module never breaks the core).
 SETTING_TABLE_MODULES = [
-    'pyramid_livehub.router.bridge_settings',
-    'pyramid_livehub.security_settings',
-    'pyramid_livehub.model_settings',
+    'pyramid_livehub.router.bridges.settings',
+    'pyramid_livehub.security.settings',
+    'pyramid_livehub.models.settings',
 ]
 
 

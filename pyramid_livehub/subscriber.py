@@ -10,8 +10,8 @@ import collections
 import queue
 import threading
 
-from .publisher import _cancel_other_tasks, backend_authentication, make_transport
-from .settings import LivehubSettings, parse_settings
+from pyramid_livehub.publisher import _cancel_other_tasks, backend_authentication, make_transport
+from pyramid_livehub.settings import LivehubSettings, parse_settings
 
 Event = collections.namedtuple('Event', 'topic args kwargs')
 

@@ -18,9 +18,9 @@ import collections
 import os
 from urllib.parse import urlsplit
 
-from .codec import prepare_event
-from .publisher import PublisherStats
-from .settings import LivehubSettings, parse_settings
+from pyramid_livehub.codec import prepare_event
+from pyramid_livehub.publisher import PublisherStats
+from pyramid_livehub.settings import LivehubSettings, parse_settings
 
 RecordedEvent = collections.namedtuple('RecordedEvent', 'topic args kwargs')
 

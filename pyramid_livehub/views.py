@@ -1,5 +1,5 @@
 """Views that pyramid_livehub registers under ``livehub.route_prefix``."""
-from .interfaces import IPublisher
+from pyramid_livehub.interfaces import IPublisher
 
 
 def client_config_view(request):

@@ -5,11 +5,11 @@ import sys
 import pytest
 from pyramid.exceptions import ConfigurationError
 
-from pyramid_livehub.router.bridge_state import BoundedQueue, BridgeStats, RetryDelays
-from pyramid_livehub.router.bridge_payload import META_KEY, decode_body, encode_event, inbound_event
+from pyramid_livehub.router.bridges.stats import BoundedQueue, BridgeStats, RetryDelays
+from pyramid_livehub.router.bridges.payload import META_KEY, decode_body, encode_event, inbound_event
 from pyramid_livehub.router.bridges import (BRIDGES, NoSuchBridge, bridge_class_path,
                                             bridge_components, check_bridge_name)
-from pyramid_livehub.router.topic_mapping import (
+from pyramid_livehub.router.bridges.topics import (
     MANY, ONE, UnmappableTopic, escape_level, levels_to_mqtt_topic, levels_to_routing_key,
     levels_to_stomp_destination, levels_to_wamp, literal_head, mqtt_topic_to_levels,
     parse_dotted_pattern, parse_mqtt_pattern, pattern_matches, pattern_to_dotted,
@@ -164,7 +164,7 @@ def test_enabling_a_bridge_is_one_line_and_gives_a_component():
     assert settings['amqp_exchange'] == 'amq.topic'
     assert settings['amqp_inbound'] == ['#']
     assert bridge_components(settings) == [{
-        'classname': 'pyramid_livehub.router.amqp.AmqpBridge', 'id': 'bridge-amqp',
+        'classname': 'pyramid_livehub.router.bridges.amqp.AmqpBridge', 'id': 'bridge-amqp',
         'extra': {'bridge': 'amqp'}}]
 
 
@@ -256,7 +256,7 @@ def test_rendered_node_config_runs_enabled_bridges_in_the_container_worker():
     bridges = {c['id']: c for c in container['components'] if c['id'].startswith('bridge-')}
     assert sorted(bridges) == ['bridge-amqp', 'bridge-mqtt']
     amqp = bridges['bridge-amqp']
-    assert amqp['classname'] == 'pyramid_livehub.router.amqp.AmqpBridge'
+    assert amqp['classname'] == 'pyramid_livehub.router.bridges.amqp.AmqpBridge'
     assert amqp['extra']['bridge'] == 'amqp'
     assert amqp['extra']['settings']['amqp_exchange'] == 'amq.topic'
     assert amqp['transport']['type'] == 'rawsocket'

@@ -469,7 +469,7 @@ def test_no_plugins_means_no_container_component():
     assert plugin_components(parse_settings({'livehub.plugin_entry_points': 'false'})) == []
     components = plugin_components(parse_settings({'livehub.plugin_entry_points': 'false',
                                                    'livehub.producers': 'demo.plugins:Clock'}))
-    assert [c['classname'] for c in components] == ['pyramid_livehub.router.plugin_host.PluginHost']
+    assert [c['classname'] for c in components] == ['pyramid_livehub.router.plugins.host.PluginHost']
 
 
 def test_stats_of_a_router_without_plugins_names_the_situation(router, router_raw_settings):

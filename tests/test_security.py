@@ -11,9 +11,9 @@ from pyramid.exceptions import ConfigurationError
 
 from pyramid_livehub.router.auth import TopicAuthorizer, auth_components, browser_websocket
 from pyramid_livehub.router.node_config import render_node_config
-from pyramid_livehub.security import (
-    TicketError, cookie_from_header, issue_ticket, parse_rules, rules_allow, verify_ticket)
-from pyramid_livehub.security_settings import check_security_settings
+from pyramid_livehub.security import TicketError, issue_ticket, parse_rules, rules_allow, verify_ticket
+from pyramid_livehub.security.tickets import cookie_from_header
+from pyramid_livehub.security.settings import check_security_settings
 from pyramid_livehub.settings import parse_settings
 
 SECRET = 'k3Jx9-vQ2mZ8rT5wYb1nC7hL4pF6sD0gA_eU'
@@ -49,7 +49,7 @@ def test_ticket_carries_the_grants_of_the_app():
 
 
 def test_ticket_with_the_most_principals_the_view_copies_still_verifies():
-    from pyramid_livehub.security_views import MAX_PRINCIPALS
+    from pyramid_livehub.security.views import MAX_PRINCIPALS
     principals = ['p%03d' % n + 'x' * 124 for n in range(MAX_PRINCIPALS)]
     ticket = issue_ticket(SECRET, 'livehub', 'a' * 255, principals=principals)
     assert verify_ticket(SECRET, ticket, 'livehub').principals == principals

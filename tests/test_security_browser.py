@@ -60,7 +60,7 @@ def login_view(request):
 
 def configure(config):
     config.set_security_policy(CookieSecurityPolicy())
-    config.include('pyramid_livehub.security_views')
+    config.include('pyramid_livehub.security.views')
     config.add_route('login', '/login')
     config.add_view(login_view, route_name='login')
 

@@ -46,7 +46,7 @@ def make_app(**settings):
     config = Configurator(settings=raw)
     config.set_security_policy(HeaderSecurityPolicy())
     config.include('pyramid_livehub')
-    config.include('pyramid_livehub.security_views')
+    config.include('pyramid_livehub.security.views')
     return webtest.TestApp(config.make_wsgi_app())
 
 
@@ -101,8 +101,8 @@ def test_including_the_views_twice_is_harmless():
     config = Configurator(settings={'livehub.auth': 'true', 'livehub.ticket_secret': SECRET})
     config.set_security_policy(HeaderSecurityPolicy())
     config.include('pyramid_livehub')
-    config.include('pyramid_livehub.security_views')
-    config.include('pyramid_livehub.security_views')
+    config.include('pyramid_livehub.security.views')
+    config.include('pyramid_livehub.security.views')
     app = webtest.TestApp(config.make_wsgi_app())
     assert app.get('/livehub/ticket', headers={'X-User': 'zoe'}).json['authid'] == 'zoe'
 
@@ -116,7 +116,7 @@ def test_route_prefix_moves_the_ticket_view():
 def test_auth_off_has_no_ticket_view_and_no_auth_key():
     config = Configurator(settings={})
     config.include('pyramid_livehub')
-    config.include('pyramid_livehub.security_views')
+    config.include('pyramid_livehub.security.views')
     app = webtest.TestApp(config.make_wsgi_app())
     assert app.get('/livehub/config.json').json['auth'] is None
     app.get('/livehub/ticket', status=404)
@@ -129,7 +129,7 @@ def test_auth_on_with_missing_or_weak_secret_fails_at_startup(secret):
         raw['livehub.ticket_secret'] = secret
     config = Configurator(settings=raw)
     config.include('pyramid_livehub')
-    config.include('pyramid_livehub.security_views')
+    config.include('pyramid_livehub.security.views')
     with pytest.raises(ConfigurationError, match='livehub.ticket_secret'):
         config.commit()
 

@@ -29,8 +29,8 @@ WAMP-CRA identity.
 import collections
 import time
 
-from ..security import TicketError, parse_grants, parse_rules, rules_allow, verify_ticket
-from ..security_settings import check_security_settings
+from pyramid_livehub.security import TicketError, parse_grants, parse_rules, rules_allow, verify_ticket
+from pyramid_livehub.security.settings import check_security_settings
 
 AUTHENTICATE = 'livehub.auth.authenticate'
 AUTHORIZE = 'livehub.auth.authorize'
@@ -226,7 +226,7 @@ def _component_class():
     from autobahn.wamp.exception import ApplicationError
     from twisted.internet.defer import inlineCallbacks
 
-    from .component import LivehubComponent
+    from pyramid_livehub.router.component import LivehubComponent
 
     class LivehubAuthComponent(LivehubComponent):
         """Registers the ticket authenticator and the topic authorizer (see module doc)."""

@@ -8,7 +8,7 @@ backend identity with WAMP-CRA itself; a bridge is never anonymous.
 from autobahn.twisted.wamp import ApplicationSession
 from autobahn.wamp.auth import compute_wcs
 
-from ..settings import LivehubSettings
+from pyramid_livehub.settings import LivehubSettings
 
 
 class LivehubComponent(ApplicationSession):

@@ -24,7 +24,7 @@ They may also contribute realm roles and transport auth through the optional
 """
 from urllib.parse import urlsplit
 
-from ..settings import import_optional
+from pyramid_livehub.settings import import_optional
 
 #: Where router components come from (missing modules are skipped).
 COMPONENT_PROVIDERS = [

@@ -13,7 +13,7 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-from .node_config import render_node_config
+from pyramid_livehub.router.node_config import render_node_config
 
 
 def crossbar_executable():

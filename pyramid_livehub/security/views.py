@@ -13,10 +13,10 @@ bound to the session cookie (``livehub.ticket_cookie``).
 """
 from urllib.parse import urlsplit
 
-from . import add_setup_hook
-from .security import issue_ticket
-from .security_settings import check_security_settings
-from .views import add_client_config
+from pyramid_livehub import add_setup_hook
+from pyramid_livehub.security.tickets import issue_ticket
+from pyramid_livehub.security.settings import check_security_settings
+from pyramid_livehub.views import add_client_config
 
 #: Most principals copied into a ticket (keeps tickets small).
 MAX_PRINCIPALS = 32

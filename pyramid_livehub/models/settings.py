@@ -4,8 +4,8 @@ Gathered into the one settings table by :mod:`pyramid_livehub.settings`.
 """
 import re
 
-from .settings import Setting, as_bool, as_int, as_list
-from .uri import topic_error
+from pyramid_livehub.settings import Setting, as_bool, as_int, as_list
+from pyramid_livehub.uri import topic_error
 
 _CLASS_SPEC = re.compile(r'^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$')
 

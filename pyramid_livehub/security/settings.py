@@ -6,8 +6,9 @@ the router's auth components call it at start-up.
 """
 from pyramid.exceptions import ConfigurationError
 
-from .security import MIN_SECRET_LENGTH, parse_rules
-from .settings import Setting, as_bool, as_int, as_list, as_text
+from pyramid_livehub.security.rules import parse_rules
+from pyramid_livehub.security.tickets import MIN_SECRET_LENGTH
+from pyramid_livehub.settings import Setting, as_bool, as_int, as_list, as_text
 
 
 def as_rules(value):

@@ -1,6 +1,6 @@
 """The thread-safe state of a bridge: bounded queues, counters, reconnect delays.
 
-Kept apart from :mod:`pyramid_livehub.router.bridge` because it needs no
+Kept apart from :mod:`pyramid_livehub.router.bridges.base` because it needs no
 Twisted: tests and tools can use it without choosing txaio's framework.
 """
 import collections

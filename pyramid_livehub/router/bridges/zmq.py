@@ -14,9 +14,9 @@ are ``livehub.bridge_queue_size``.
 """
 import zmq
 
-from .bridge import BrokerBridge
-from .bridge_settings import check_bridge_settings, endpoint_port
-from .topic_mapping import literal_head, levels_to_routing_key, routing_key_to_levels
+from pyramid_livehub.router.bridges.base import BrokerBridge
+from pyramid_livehub.router.bridges.settings import check_bridge_settings, endpoint_port
+from pyramid_livehub.router.bridges.topics import literal_head, levels_to_routing_key, routing_key_to_levels
 
 #: Milliseconds a socket poll waits before checking whether to stop.
 POLL_MS = 500

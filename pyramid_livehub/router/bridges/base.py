@@ -32,10 +32,10 @@ from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.internet.task import LoopingCall
 
-from .bridge_payload import META_KEY, encode_event, inbound_event
-from .bridge_state import BoundedQueue, BridgeStats
-from .component import LivehubComponent
-from .topic_mapping import (UnmappableTopic, levels_to_wamp, parse_dotted_pattern,
+from pyramid_livehub.router.bridges.payload import META_KEY, encode_event, inbound_event
+from pyramid_livehub.router.bridges.stats import BoundedQueue, BridgeStats
+from pyramid_livehub.router.component import LivehubComponent
+from pyramid_livehub.router.bridges.topics import (UnmappableTopic, levels_to_wamp, parse_dotted_pattern,
                             pattern_matches, wamp_subscription, wamp_to_levels)
 
 #: One id per container process, shared by every bridge of this router: what

@@ -14,7 +14,7 @@ and every template rendered by Pyramid has ``livehub_widgets``::
     ${livehub_widgets.feed('demo.messages.posted', format='{author}: {text}', limit=10)}
 
 Each widget is an element with ``data-livehub-*`` attributes (rendered from
-``pyramid_livehub/templates/*.pt``); livehub.js finds them when the page is
+``pyramid_livehub/widgets/templates/*.pt``); livehub.js finds them when the page is
 parsed, subscribes, and writes event payloads into them as text.  Nothing
 from an event is ever parsed as HTML, and every argument given here is
 escaped by Chameleon, so a payload or a title with ``<script>`` shows as
@@ -28,7 +28,7 @@ import os
 from chameleon import PageTemplateFile
 from pyramid.events import BeforeRender
 
-from .uri import topic_error
+from pyramid_livehub.uri import topic_error
 
 _TEMPLATES = os.path.join(os.path.dirname(__file__), 'templates')
 

@@ -17,9 +17,9 @@ reconnect policy for the publisher and the bridges.
 """
 from urllib.parse import urlsplit
 
-from ..settings import Setting, as_bool, as_float, as_int, as_list, as_text, as_url
-from .bridges import NoSuchBridge, check_bridge_name
-from .topic_mapping import check_prefix, parse_dotted_pattern, parse_mqtt_pattern
+from pyramid_livehub.settings import Setting, as_bool, as_float, as_int, as_list, as_text, as_url
+from pyramid_livehub.router.bridges import NoSuchBridge, check_bridge_name
+from pyramid_livehub.router.bridges.topics import check_prefix, parse_dotted_pattern, parse_mqtt_pattern
 
 
 def as_bridge_names(value):

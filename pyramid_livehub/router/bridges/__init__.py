@@ -10,10 +10,10 @@ import importlib
 
 #: Bridge name -> ``'module:Class'``.
 BRIDGES = {
-    'amqp': 'pyramid_livehub.router.amqp:AmqpBridge',
-    'mqtt': 'pyramid_livehub.router.mqtt:MqttBridge',
-    'zmq': 'pyramid_livehub.router.zmq:ZmqBridge',
-    'stomp': 'pyramid_livehub.router.stomp:StompBridge',
+    'amqp': 'pyramid_livehub.router.bridges.amqp:AmqpBridge',
+    'mqtt': 'pyramid_livehub.router.bridges.mqtt:MqttBridge',
+    'zmq': 'pyramid_livehub.router.bridges.zmq:ZmqBridge',
+    'stomp': 'pyramid_livehub.router.bridges.stomp:StompBridge',
 }
 
 

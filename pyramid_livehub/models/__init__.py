@@ -34,10 +34,10 @@ import weakref
 
 from pyramid.exceptions import ConfigurationError
 
-from .codec import prepare_payload
-from .interfaces import IPublisher
-from .settings import parse_settings
-from .uri import check_topic
+from pyramid_livehub.codec import prepare_payload
+from pyramid_livehub.interfaces import IPublisher
+from pyramid_livehub.settings import parse_settings
+from pyramid_livehub.uri import check_topic
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ import threading
 
 import stomp
 
-from .bridge import BrokerBridge
-from .bridge_state import RetryDelays
-from .bridge_payload import ORIGIN_HEADER, jsonable_headers
-from .topic_mapping import levels_to_stomp_destination, stomp_destination_to_levels
+from pyramid_livehub.router.bridges.base import BrokerBridge
+from pyramid_livehub.router.bridges.stats import RetryDelays
+from pyramid_livehub.router.bridges.payload import ORIGIN_HEADER, jsonable_headers
+from pyramid_livehub.router.bridges.topics import levels_to_stomp_destination, stomp_destination_to_levels
 
 #: Seconds to wait for the broker's CONNECTED frame.
 CONNECT_TIMEOUT = 10.0

@@ -29,7 +29,7 @@ topics outside the bridge's prefix, and names under the reserved ``wamp.``.
 import re
 from urllib.parse import unquote
 
-from ..uri import topic_error
+from pyramid_livehub.uri import topic_error
 
 #: Pattern token: exactly one level (AMQP ``*``, MQTT ``+``).
 ONE = object()

@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 import pika
 import pika.exceptions
 
-from .bridge import BrokerBridge
-from .bridge_state import RetryDelays
-from .bridge_payload import ORIGIN_HEADER, jsonable_headers
-from .topic_mapping import levels_to_routing_key, routing_key_to_levels
+from pyramid_livehub.router.bridges.base import BrokerBridge
+from pyramid_livehub.router.bridges.stats import RetryDelays
+from pyramid_livehub.router.bridges.payload import ORIGIN_HEADER, jsonable_headers
+from pyramid_livehub.router.bridges.topics import levels_to_routing_key, routing_key_to_levels
 
 #: Unacknowledged messages the broker may push before we ack (durable mode).
 PREFETCH = 1000

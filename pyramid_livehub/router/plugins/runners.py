@@ -13,7 +13,7 @@ counted.  Exceptions are logged and counted; the plugin keeps running.  The
 counters are served by the WAMP procedure ``livehub.plugins.stats``.
 
 This module has no Twisted imports (the app renders the node config with it);
-the component itself is :class:`pyramid_livehub.router.plugin_host.PluginHost`.
+the component itself is :class:`pyramid_livehub.router.plugins.host.PluginHost`.
 """
 import collections
 import os
@@ -21,7 +21,7 @@ import threading
 import time
 import traceback
 
-from ..plugins import consumer_topics, frequency_seconds, plugin_sources, subscription_for, \
+from pyramid_livehub.plugins import consumer_topics, frequency_seconds, plugin_sources, subscription_for, \
     topic_matches
 
 
@@ -31,7 +31,7 @@ def plugin_components(settings):
         return []
     # Plugin modules resolve as they would for ``python -m`` in the directory the
     # router was started from (crossbar itself runs in its own cbdir).
-    return [{'classname': 'pyramid_livehub.router.plugin_host.PluginHost', 'id': 'plugins',
+    return [{'classname': 'pyramid_livehub.router.plugins.host.PluginHost', 'id': 'plugins',
              'extra': {'python_path': [os.getcwd()]}}]
 
 

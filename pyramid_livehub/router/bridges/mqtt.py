@@ -23,9 +23,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from .bridge import BrokerBridge
-from .bridge_payload import BINARY_TYPE, JSON_TYPE, ORIGIN_HEADER
-from .topic_mapping import levels_to_mqtt_topic, mqtt_topic_to_levels, parse_mqtt_pattern
+from pyramid_livehub.router.bridges.base import BrokerBridge
+from pyramid_livehub.router.bridges.payload import BINARY_TYPE, JSON_TYPE, ORIGIN_HEADER
+from pyramid_livehub.router.bridges.topics import levels_to_mqtt_topic, mqtt_topic_to_levels, parse_mqtt_pattern
 
 #: Session expiry of the durable mode (seconds the broker keeps our queue).
 DURABLE_SESSION_EXPIRY = 24 * 3600

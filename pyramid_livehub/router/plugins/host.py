@@ -14,11 +14,11 @@ from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.python.threadable import isInIOThread
 
-from ..codec import prepare_event
-from ..plugins import STATS_PROCEDURE, Message, consumer_topics, discover_plugins, \
+from pyramid_livehub.codec import prepare_event
+from pyramid_livehub.plugins import STATS_PROCEDURE, Message, consumer_topics, discover_plugins, \
     subscription_for
-from .component import LivehubComponent
-from .plugins import ConsumerRunner, ProducerRunner
+from pyramid_livehub.router.component import LivehubComponent
+from pyramid_livehub.router.plugins.runners import ConsumerRunner, ProducerRunner
 
 #: Events plugins may have waiting for the router's event loop before new ones are dropped.
 MAX_PENDING_PUBLISHES = 10000

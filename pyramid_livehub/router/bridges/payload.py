@@ -27,7 +27,7 @@ value (``bytes`` as they are, anything else as JSON); any other shape sends
 """
 import json
 
-from ..codec import dumps
+from pyramid_livehub.codec import dumps
 
 #: The kwargs key with the broker metadata of an event that came in through a bridge.
 META_KEY = 'livehub_broker'

@@ -1,0 +1,155 @@
+"""The public plugin API: :class:`Consumer`, :class:`PollingProducer`, :class:`Message`.
+
+Consumers and producers are run inside the router by
+:mod:`pyramid_livehub.router.plugins`; see :mod:`pyramid_livehub.plugins` for a tour.
+"""
+import datetime
+import logging
+import numbers
+
+CONSUMER_GROUP = 'pyramid_livehub.consumer'
+PRODUCER_GROUP = 'pyramid_livehub.producer'
+
+
+class Message:
+    """One event delivered to :meth:`Consumer.consume`.
+
+    ``topic`` is the event's actual topic (useful with patterns); ``args``
+    and ``kwargs`` are its payload.  ``body`` is what
+    ``request.livehub.publish(topic, payload)`` sent: the first positional
+    argument, or the keyword arguments when there is none.
+    """
+
+    __slots__ = ('topic', 'args', 'kwargs')
+
+    def __init__(self, topic, args=(), kwargs=None):
+        self.topic = topic
+        self.args = list(args or ())
+        self.kwargs = dict(kwargs or {})
+
+    @property
+    def body(self):
+        """The first positional argument, else the keyword arguments."""
+        return self.args[0] if self.args else self.kwargs
+
+    def __repr__(self):
+        return 'Message(%r, %r, %r)' % (self.topic, self.args, self.kwargs)
+
+
+class Plugin:
+    """What consumers and producers share: settings, a logger and ``publish()``.
+
+    The router creates the instance with its ``hub`` (which has ``settings``
+    and ``publish``) and calls :meth:`stop` when it shuts down.  Override ``__init__`` only to
+    add set-up; call ``super().__init__(hub)`` first.
+    """
+
+    def __init__(self, hub):
+        self.hub = hub
+        #: The parsed ``livehub.*`` settings of the router.
+        self.settings = hub.settings
+        #: A standard logger named after the class.
+        self.log = logging.getLogger('%s.%s' % (type(self).__module__, type(self).__qualname__))
+
+    def publish(self, topic, *args, **kwargs):
+        """Publish a WAMP event from this plugin (any thread).
+
+        Raises ``ValueError``/``TypeError`` for a bad topic or payload, like
+        ``request.livehub.publish``.  The other plugins' consumers receive
+        it too; this plugin never receives its own events (no feedback loops).
+        """
+        self.hub.publish(topic, args, kwargs)
+
+    def stop(self):
+        """Called once when the router stops; release what you hold."""
+
+
+class Consumer(Plugin):
+    """Base class of a consumer: set ``topic`` and implement ``consume``.
+
+    ``topic``: a pattern or a list of patterns (see the module docs).
+    ``backlog``: how many messages may wait while ``consume`` is busy
+    (default ``livehub.consumer_backlog``).
+    """
+
+    topic = None
+    backlog = None
+
+    def consume(self, message):
+        """Handle one :class:`Message`.  Runs in this consumer's own thread."""
+        raise NotImplementedError('%s must implement consume(self, message)' % type(self).__name__)
+
+
+class PollingProducer(Plugin):
+    """Base class of a producer: set ``frequency`` (and ``topic``), implement ``poll``.
+
+    ``poll()`` is called every ``frequency`` seconds (a number or a
+    ``timedelta``) in the producer's own thread; a non-``None`` return value
+    is published on ``topic`` as the event's one positional argument.
+    ``poll()`` may also call ``self.publish(...)`` itself and return None.
+    """
+
+    topic = None
+    frequency = None
+
+    def poll(self):
+        """Return what to publish on ``topic`` now, or None."""
+        raise NotImplementedError('%s must implement poll(self)' % type(self).__name__)
+
+
+# -- topic patterns ----------------------------------------------------------------
+
+def subscription_for(pattern):
+    """``(uri, match)`` of the WAMP subscription for a consumer topic pattern.
+
+    >>> subscription_for('app.*.created')
+    ('app..created', 'wildcard')
+    >>> subscription_for('app.orders.**')
+    ('app.orders.', 'prefix')
+    """
+    from pyramid_livehub.uri import topic_error
+    if not isinstance(pattern, str) or not pattern:
+        raise ValueError('a consumer topic is a non-empty str, got %r' % (pattern,))
+    parts = pattern.split('.')
+    if parts[-1] == '**':
+        if len(parts) < 2 or '**' in parts[:-1] or '*' in parts[:-1]:
+            raise ValueError('%r: "**" may only end a pattern, after a fixed start '
+                             '(e.g. "app.orders.**")' % pattern)
+        uri, match = '.'.join(parts[:-1]) + '.', 'prefix'
+        reason = topic_error(uri[:-1])
+    else:
+        if '**' in parts:
+            raise ValueError('%r: "**" may only be the last component' % pattern)
+        uri = '.'.join('' if part == '*' else part for part in parts)
+        match = 'wildcard' if '' in uri.split('.') else 'exact'
+        reason = topic_error(uri, allow_empty_components=(match == 'wildcard'))
+    if reason:
+        raise ValueError('%r is not a valid consumer topic: %s' % (pattern, reason))
+    return uri, match
+
+
+def topic_matches(uri, match, topic):
+    """True if ``topic`` matches the WAMP subscription ``(uri, match)``, as the router decides."""
+    if match == 'exact':
+        return topic == uri
+    if match == 'prefix':
+        return topic.startswith(uri)
+    pattern, parts = uri.split('.'), topic.split('.')
+    return len(pattern) == len(parts) and all(p in ('', t) for p, t in zip(pattern, parts))
+
+
+def consumer_topics(consumer_class):
+    """The list of topic patterns of a consumer class."""
+    topic = consumer_class.topic
+    return [topic] if isinstance(topic, str) else list(topic or ())
+
+
+def frequency_seconds(producer_class):
+    """A producer's ``frequency`` in seconds (float > 0)."""
+    frequency = producer_class.frequency
+    if isinstance(frequency, datetime.timedelta):
+        frequency = frequency.total_seconds()
+    if isinstance(frequency, bool) or not isinstance(frequency, numbers.Real) or frequency <= 0:
+        raise ValueError('%s.frequency must be a number of seconds > 0 or a timedelta, got %r'
+                         % (producer_class.__name__, producer_class.frequency))
+    return float(frequency)
