@@ -99,8 +99,9 @@ class LivehubSettingsDirective(SphinxDirective):
         return sections
 
     def _section(self, group, title, intro, settings):
-        section = nodes.section(ids=['settings-' + group], names=[nodes.fully_normalize_name(title)])
-        self.state.document.note_implicit_target(section)
+        # An explicit target, so that pages can :ref:`settings-bridges`.
+        section = nodes.section(ids=['settings-' + group], names=['settings-' + group])
+        self.state.document.note_explicit_target(section)
         section += nodes.title(text=title)
         section += nodes.paragraph('', '', *inline(intro))
         section += self._table(settings)
@@ -117,7 +118,7 @@ class LivehubSettingsDirective(SphinxDirective):
                            [nodes.Text('Description')]])
         tgroup += head
         body = nodes.tbody()
-        std = self.env.domains.standard_domain
+        std = self.env.get_domain('std')
         for setting in settings:
             node_id = target_id(setting.key)
             default = _default_text(setting.default)
