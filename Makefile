@@ -1,11 +1,13 @@
 # One-command set-up on a fresh machine: `make demo` runs the demo,
-# `make test` runs the whole test suite.  Each target installs what it needs.
+# `make test` runs the whole test suite (which also builds the docs with
+# warnings as errors: tests/test_docs_and_packaging.py), `make docs` builds
+# the docs into docs/_build/html.  Each target installs what it needs.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 VENDOR := pyramid_livehub/static/vendor
 
-.PHONY: demo test bench install js system-deps brokers clean
+.PHONY: demo test docs bench install js system-deps brokers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +43,11 @@ demo: install
 test: install system-deps brokers
 	$(BIN)/python -m pytest -q
 
+docs: .stamp-install
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+
 bench: install
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) node_modules $(VENDOR) .stamp-* *.egg-info
+	rm -rf $(VENV) node_modules $(VENDOR) .stamp-* *.egg-info docs/_build

@@ -32,6 +32,14 @@ tests_require = [
     'waitress>=2',
 ]
 
+# The docs site (`make docs`); the test extra includes it because the suite
+# builds the docs with warnings as errors.  myst-parser: CHANGES.md is Markdown.
+docs_require = [
+    'sphinx>=7.4',
+    'furo>=2024.1',
+    'myst-parser>=3',
+]
+
 setup(
     name='pyramid_livehub',
     version='0.1.dev0',
@@ -50,7 +58,7 @@ setup(
     zip_safe=False,
     python_requires='>=3.10',
     install_requires=requires,
-    extras_require={'test': tests_require},
+    extras_require={'test': tests_require + docs_require, 'docs': docs_require},
     entry_points={
         'console_scripts': ['livehub = pyramid_livehub.cli:main'],
     },
