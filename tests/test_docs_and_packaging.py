@@ -1,4 +1,5 @@
-"""What the README and the shipped files promise is what the code does."""
+"""What the README, the docs and the shipped files promise is what the code does."""
+import html
 import json
 import os
 import re
@@ -6,11 +7,13 @@ import subprocess
 import sys
 import tarfile
 
+import pytest
+
 from pyramid_livehub.router.node_config import render_node_config
 from pyramid_livehub.settings import all_settings, parse_settings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROW = re.compile(r'^\| `(livehub\.[a-z0-9_]+)` \| `([^`]*)` \|', re.M)
+MARKDOWN_LINK = re.compile(r'\]\(([^)#\s]+)\)')
 
 
 def readme():
@@ -18,15 +21,71 @@ def readme():
         return fh.read()
 
 
-def test_readme_settings_tables_match_the_defaults_table():
-    documented = dict(ROW.findall(readme()))
-    actual = {s.key: str(s.default) for s in all_settings()}
-    missing = sorted(set(actual) - set(documented))
-    stale = sorted(set(documented) - set(actual))
-    assert not missing, 'settings missing from the README: %s' % missing
-    assert not stale, 'README documents settings that do not exist: %s' % stale
-    wrong = {k: (documented[k], actual[k]) for k in actual if documented[k] != actual[k]}
-    assert not wrong, 'README defaults differ from settings.py (README, code): %s' % wrong
+@pytest.fixture(scope='module')
+def docs_html(tmp_path_factory):
+    """Build the docs as `make docs` does (warnings are errors) into a temp dir."""
+    out = tmp_path_factory.mktemp('docs_html')
+    result = subprocess.run(
+        [sys.executable, '-m', 'sphinx', '-W', '--keep-going', '-q', '-b', 'html',
+         os.path.join(ROOT, 'docs'), str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, 'the docs do not build cleanly (`make docs`):\n%s%s' % (
+        result.stdout, result.stderr)
+    return out
+
+
+def test_docs_build_without_warnings(docs_html):
+    for page in ('index', 'publishing', 'router', 'bridges', 'security', 'models', 'plugins',
+                 'browser', 'widgets', 'testing', 'deployment', 'settings', 'api', 'changes'):
+        assert (docs_html / (page + '.html')).exists(), page
+
+
+def _row(page, key):
+    """The text of the settings-reference row of ``key`` (or None)."""
+    ident = 'setting-' + key.replace('.', '-').replace('_', '-')
+    match = re.search(r'<tr[^>]*id="%s"[^>]*>(.*?)</tr>' % re.escape(ident), page, re.S)
+    return html.unescape(re.sub(r'<[^>]+>', '', match.group(1))) if match else None
+
+
+def test_settings_reference_lists_every_key_with_its_default(docs_html):
+    page = (docs_html / 'settings.html').read_text(encoding='utf-8')
+    missing, wrong = [], {}
+    for setting in all_settings():
+        row = _row(page, setting.key)
+        if row is None:
+            missing.append(setting.key)
+            continue
+        default = '' if setting.default is None else str(setting.default)
+        shown = default or 'empty'
+        if shown not in row:
+            wrong[setting.key] = default
+    assert not missing, 'settings missing from docs/settings.html: %s' % missing
+    assert not wrong, 'defaults not shown in docs/settings.html: %s' % wrong
+
+
+def test_settings_reference_groups_keys_by_concern(docs_html):
+    page = (docs_html / 'settings.html').read_text(encoding='utf-8')
+    sections = {name: page.index('id="settings-%s"' % name)
+                for name in ('core', 'bridges', 'security', 'models', 'plugins')}
+
+    def section_of(key):
+        position = page.index('id="setting-%s"' % key.replace('.', '-').replace('_', '-'))
+        return max((start, name) for name, start in sections.items() if start < position)[1]
+
+    assert section_of('livehub.router_url') == 'core'
+    assert section_of('livehub.amqp_broker') == 'bridges'
+    assert section_of('livehub.ticket_secret') == 'security'
+    assert section_of('livehub.model_topic_prefix') == 'models'
+    assert section_of('livehub.consumers') == 'plugins'
+
+
+def test_readme_is_short_and_its_links_resolve():
+    text = readme()
+    assert len(text.splitlines()) < 200, 'the README is the short version; the rest goes in docs/'
+    links = [link for link in MARKDOWN_LINK.findall(text) if '://' not in link]
+    assert 'docs/settings.rst' in links and 'docs/deployment.rst' in links
+    broken = [link for link in links if not os.path.exists(os.path.join(ROOT, link))]
+    assert not broken, 'README links to missing files: %s' % broken
 
 
 def test_readme_gives_the_two_commands():

@@ -14,6 +14,7 @@ import re
 
 from docutils import nodes
 from sphinx import addnodes
+from sphinx.roles import XRefRole
 from sphinx.util.docutils import SphinxDirective
 
 #: (group, title, what the group covers); rendered in this order.
@@ -147,5 +148,7 @@ class LivehubSettingsDirective(SphinxDirective):
 
 def setup(app):
     app.add_crossref_type('setting', 'setting')
+    # A :setting: reference to a key that no longer exists fails the build.
+    app.add_role_to_domain('std', 'setting', XRefRole(warn_dangling=True), override=True)
     app.add_directive('livehub-settings', LivehubSettingsDirective)
     return {'version': '1', 'parallel_read_safe': True, 'parallel_write_safe': True}
