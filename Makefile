@@ -20,14 +20,24 @@ $(BIN)/python:
 
 install: .stamp-install js
 
+# npm packages (AutobahnJS, esbuild) exactly as package-lock.json pins them.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # AutobahnJS comes from npm at set-up time; it is never committed.
-$(VENDOR)/autobahn.min.js: package.json
-	npm install --no-audit --no-fund --loglevel=error
+$(VENDOR)/autobahn.min.js: node_modules/.package-lock.json
 	mkdir -p $(VENDOR)
 	cp node_modules/autobahn-browser/autobahn.min.js $(VENDOR)/autobahn.min.js
 	touch $@
 
-js: $(VENDOR)/autobahn.min.js
+# livehub.js is bundled from static/src/ by esbuild.  It is committed, since
+# it ships in the Python package; tests/test_livehub_js.py checks it is fresh.
+pyramid_livehub/static/livehub.js: $(wildcard pyramid_livehub/static/src/*.mjs) \
+		pyramid_livehub/static/build.mjs node_modules/.package-lock.json
+	node pyramid_livehub/static/build.mjs
+
+js: $(VENDOR)/autobahn.min.js pyramid_livehub/static/livehub.js
 
 # Chromium for the browser tests (Debian package; Playwright never downloads one).
 system-deps:

@@ -5,9 +5,11 @@
  *   const session = await livehub.connect();
  *   session.subscribe('app.orders.created', (args, kwargs, details) => { ... });
  *
- * A thin wrapper: livehub.js holds all the logic and defines
- * globalThis.livehub when evaluated; this module tells it where it was
- * loaded from (so it finds config.json and AutobahnJS) and re-exports it.
+ * A thin wrapper: livehub.js (the bundle of src/*.mjs, see build.mjs)
+ * defines globalThis.livehub when evaluated; this module tells it where it
+ * was loaded from (so it finds config.json and AutobahnJS) and re-exports
+ * it.  It imports the bundle, not src/index.mjs, so that a page that loads
+ * both gets one livehub, one connection.
  */
 import './livehub.js';
 

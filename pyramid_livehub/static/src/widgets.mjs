@@ -1,0 +1,174 @@
+/*
+ * Live widgets: elements with data-livehub-feed / -value / -status
+ * attributes (rendered by pyramid_livehub.widgets) are bound to a hub without
+ * any hand-written JS, also when they enter the page later, and unsubscribed
+ * when they leave it.  Payloads are always written with textContent, so an
+ * event carrying "<script>" shows as text.
+ */
+import {defaultHub} from './hub.mjs';
+import {asText, format, payload, pick} from './payload.mjs';
+
+export var WIDGET_SELECTOR = '[data-livehub-feed],[data-livehub-value],[data-livehub-status]';
+
+function dispatchUpdate(element, detail) {
+    if (globalThis.CustomEvent) {
+        element.dispatchEvent(new globalThis.CustomEvent('livehub:update', {
+            bubbles: true, detail: detail
+        }));
+    }
+}
+
+function eventText(element, value) {
+    var template = element.getAttribute('data-livehub-format');
+    if (template) {
+        return format(template, value);
+    }
+    return asText(pick(value, element.getAttribute('data-livehub-field')));
+}
+
+function bindFeed(hub, element) {
+    var topic = element.getAttribute('data-livehub-feed');
+    var limit = parseInt(element.getAttribute('data-livehub-limit') || '20', 10);
+    var match = element.getAttribute('data-livehub-match');
+    var doc = element.ownerDocument;
+    widgetSubscribe(hub, element, topic, match, function (args, kwargs, details) {
+        var value = payload(args, kwargs);
+        var item = doc.createElement('li');
+        item.className = 'livehub-item';
+        var time = doc.createElement('time');
+        var now = new Date();
+        time.className = 'livehub-time';
+        time.dateTime = now.toISOString();
+        time.textContent = now.toLocaleTimeString();
+        var text = doc.createElement('span');
+        text.className = 'livehub-text';
+        text.textContent = eventText(element, value);  // text, never HTML
+        item.appendChild(time);
+        item.appendChild(doc.createTextNode(' '));
+        item.appendChild(text);
+        var empty = element.querySelector('.livehub-empty');
+        if (empty) {
+            element.removeChild(empty);
+        }
+        element.insertBefore(item, element.firstChild);
+        var items = element.querySelectorAll('.livehub-item');
+        for (var i = limit; i < items.length; i++) {
+            element.removeChild(items[i]);
+        }
+        dispatchUpdate(element, {topic: (details && details.topic) || topic, payload: value,
+                                 args: args, kwargs: kwargs});
+    });
+}
+
+function bindValue(hub, element) {
+    var topic = element.getAttribute('data-livehub-value');
+    var match = element.getAttribute('data-livehub-match');
+    widgetSubscribe(hub, element, topic, match, function (args, kwargs, details) {
+        var value = payload(args, kwargs);
+        element.textContent = eventText(element, value);  // text, never HTML
+        dispatchUpdate(element, {topic: (details && details.topic) || topic, payload: value,
+                                 args: args, kwargs: kwargs});
+    });
+}
+
+// A widget's subscription, ended when the widget leaves the page.
+function widgetSubscribe(hub, element, topic, match, handler) {
+    var sub = hub._track(topic, handler, match ? {match: match} : undefined);
+    sub._promise.catch(function () {});  // a refusal is logged by the hub
+    element.__livehubUnbind = function () {
+        hub.unsubscribe(sub).catch(function () {});
+    };
+}
+
+function bindStatus(hub, element) {
+    function show(state) {
+        var label = element.getAttribute('data-livehub-label-' + state) || state;
+        element.setAttribute('data-state', state);
+        element.textContent = label;
+    }
+    show(hub.state);
+    element.__livehubUnbind = hub.onstate(show);
+}
+
+/**
+ * Bind every live widget under `root` (default: the document) to `hub`
+ * (default: the default hub) and connect.  Elements already bound are
+ * skipped, so calling it again after adding widgets is safe.
+ */
+export function bindWidgets(root, hub) {
+    root = root || globalThis.document;
+    hub = hub || defaultHub();
+    var elements = widgetsUnder(root);
+    for (var i = 0; i < elements.length; i++) {
+        var element = elements[i];
+        if (element.__livehubBound) {
+            continue;
+        }
+        element.__livehubBound = true;
+        if (element.hasAttribute('data-livehub-feed')) {
+            bindFeed(hub, element);
+        } else if (element.hasAttribute('data-livehub-value')) {
+            bindValue(hub, element);
+        } else {
+            bindStatus(hub, element);
+        }
+    }
+    hub.connect().catch(function () {});
+    return hub;
+}
+
+/**
+ * Undo bindWidgets for every widget under `root` (and `root` itself):
+ * their subscriptions end.  Called for widgets removed from the page.
+ */
+export function unbindWidgets(root) {
+    var elements = widgetsUnder(root);
+    for (var i = 0; i < elements.length; i++) {
+        var element = elements[i];
+        if (element.__livehubBound) {
+            element.__livehubBound = false;
+            element.__livehubUnbind();
+        }
+    }
+}
+
+// `root` itself when it is a widget, then the widgets inside it.
+function widgetsUnder(root) {
+    var found = [];
+    if (root.matches && root.matches(WIDGET_SELECTOR)) {
+        found.push(root);
+    }
+    if (root.querySelectorAll) {
+        var inside = root.querySelectorAll(WIDGET_SELECTOR);
+        for (var i = 0; i < inside.length; i++) {
+            found.push(inside[i]);
+        }
+    }
+    return found;
+}
+
+// Widgets that arrive later (fetched HTML, htmx swaps, a framework's
+// rendering) are bound when they enter the page, and their subscriptions
+// end when they leave it, so swapped fragments never pile up subscriptions.
+export function watchWidgets(doc) {
+    if (!globalThis.MutationObserver) {
+        return;
+    }
+    new globalThis.MutationObserver(function (mutations) {
+        for (var i = 0; i < mutations.length; i++) {
+            var removed = mutations[i].removedNodes;
+            for (var j = 0; j < removed.length; j++) {
+                if (removed[j].nodeType === 1 && !removed[j].isConnected) {
+                    unbindWidgets(removed[j]);
+                }
+            }
+            var added = mutations[i].addedNodes;
+            for (var k = 0; k < added.length; k++) {
+                if (added[k].nodeType === 1 && added[k].isConnected &&
+                        widgetsUnder(added[k]).length) {
+                    bindWidgets(added[k]);
+                }
+            }
+        }
+    }).observe(doc.documentElement, {childList: true, subtree: true});
+}
