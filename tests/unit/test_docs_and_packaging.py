@@ -8,8 +8,9 @@ import tarfile
 
 from pyramid_livehub.router.node_config import render_node_config
 from pyramid_livehub.settings import all_settings, parse_settings
+from tests.support import PROJECT_ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = PROJECT_ROOT
 ROW = re.compile(r'^\| `(livehub\.[a-z0-9_]+)` \| `([^`]*)` \|', re.M)
 
 
