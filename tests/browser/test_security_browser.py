@@ -88,7 +88,7 @@ class BrowserThread:
     """Headless Chromium driven from a thread of its own.
 
     Playwright's sync API refuses to start while another sync Playwright
-    (the one of tests/browser.py) is active in the same thread, so these
+    (the one of tests/browser/conftest.py) is active in the same thread, so these
     tests run theirs in a dedicated thread: ``run(fn)`` calls ``fn(browser)``
     there and returns its result (or raises its exception).
     """
