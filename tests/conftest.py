@@ -1,28 +1,19 @@
-"""Shared fixtures: a real crossbar node on free ports, settings, Pyramid config.
+"""Shared fixtures: a real crossbar node on free ports, Pyramid config, test apps, brokers.
 
 The brokers (RabbitMQ, Mosquitto) are part of the test environment: tests
 that need them fail loudly when they are not running, they never skip.
+Helpers that are not fixtures live in :mod:`tests.support`.
 """
 import os
-import socket
 
 import pytest
 from pyramid import testing
 
-from pyramid_livehub.router.process import RouterProcess, free_port
+from pyramid_livehub import get_publisher
+from pyramid_livehub.router.process import RouterProcess
 from pyramid_livehub.settings import parse_settings
-
-
-def router_settings(**overrides):
-    """``livehub.*`` settings (raw dict) for a router on fresh free ports."""
-    raw = {
-        'livehub.router_url': 'rs://127.0.0.1:%d' % free_port(),
-        'livehub.browser_url': 'ws://127.0.0.1:%d/ws' % free_port(),
-        'livehub.initial_retry_delay': '0.1',
-        'livehub.max_retry_delay': '0.5',
-    }
-    raw.update(overrides)
-    return raw
+from tests.support.app import make_testapp as build_testapp
+from tests.support.services import require_service, router_settings
 
 
 @pytest.fixture(scope='session')
@@ -65,12 +56,31 @@ def config(router_raw_settings):
     testing.tearDown()
 
 
-def require_service(host, port, name, start_hint):
-    """Fail (never skip) when a broker the tests need is not listening."""
-    try:
-        socket.create_connection((host, port), timeout=2).close()
-    except OSError:
-        pytest.fail('%s is not running on %s:%d; start it with: %s' % (name, host, port, start_hint))
+@pytest.fixture(scope='session')
+def make_testapp():
+    """Factory: ``make_testapp(settings, include=..., configure=...)`` -> ``webtest.TestApp``.
+
+    The one app builder (:func:`tests.support.app.make_testapp`); session
+    scoped so that module-scoped fixtures can use it too.
+    """
+    return build_testapp
+
+
+@pytest.fixture
+def testapp(make_testapp, router_raw_settings, router):
+    """A ``webtest.TestApp`` with pyramid_livehub on the shared router; its publisher closed after."""
+    app = make_testapp(router_raw_settings)
+    yield app
+    get_publisher(app.app.registry).close(2)
+
+
+@pytest.fixture(scope='session')
+def brokers():
+    """Check that RabbitMQ (AMQP, STOMP) and Mosquitto listen; fail the test if not."""
+    require_service('127.0.0.1', 5672, 'RabbitMQ', 'systemctl start rabbitmq-server')
+    require_service('127.0.0.1', 61613, 'RabbitMQ STOMP plugin',
+                    'rabbitmq-plugins enable rabbitmq_stomp')
+    require_service('127.0.0.1', 1883, 'Mosquitto', 'systemctl start mosquitto')
 
 
 @pytest.fixture(autouse=True)

@@ -5,9 +5,7 @@
 import html.parser
 
 import pytest
-import webtest
 from pyramid import testing
-from pyramid.config import Configurator
 
 from pyramid_livehub.widgets import LiveWidgets, Markup
 
@@ -125,18 +123,18 @@ def test_widgets_are_markup_that_chameleon_inserts_as_is():
     assert Markup('<b>').__html__() == '<b>'
 
 
-def test_include_makes_livehub_widgets_a_chameleon_template_global(tmp_path):
+def test_include_makes_livehub_widgets_a_chameleon_template_global(tmp_path, make_testapp):
     template = tmp_path / 'page.pt'
     template.write_text('<html><head>${livehub_widgets.loader()}</head><body>'
                         '${livehub_widgets.value("demo.clock.tick", field="time")}'
                         '<p>${title}</p></body></html>')
-    config = Configurator(settings={})
-    config.include('pyramid_chameleon')
-    config.include('pyramid_livehub.widgets')
-    config.add_route('home', '/')
-    config.add_view(lambda request: {'title': '<i>escaped</i>'}, route_name='home',
-                    renderer=str(template))
-    app = webtest.TestApp(config.make_wsgi_app())
+
+    def configure(config):
+        config.add_route('home', '/')
+        config.add_view(lambda request: {'title': '<i>escaped</i>'}, route_name='home',
+                        renderer=str(template))
+    app = make_testapp({}, include=['pyramid_chameleon', 'pyramid_livehub.widgets'],
+                       configure=configure)
 
     body = app.get('/').text
 

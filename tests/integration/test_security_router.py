@@ -25,7 +25,7 @@ from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.subscriber import Subscriber
 from pyramid_livehub.testing import JoinRefused, join_as_browser
 
-from conftest import router_settings
+from tests.support.services import router_settings
 
 SECRET = 'Hq7-rW2zK9xL4vB8nM1cT6yP3sD5fG0jA_uE'
 

@@ -6,8 +6,8 @@ ports and the same node directory.
 """
 import pytest
 
-from browser import SUBSCRIBED, LiveApp, browser_context, chromium, open_widget_page  # noqa: F401
-from conftest import router_settings
+from tests.support.browser import SUBSCRIBED, LiveApp, open_widget_page
+from tests.support.services import router_settings
 from pyramid_livehub.router.process import RouterProcess
 from pyramid_livehub.settings import parse_settings
 

@@ -1,25 +1,19 @@
-"""Real-browser fixtures: headless Chromium (Playwright, sync API) and a live test app.
+"""The live test app that Chromium loads (fixtures: tests/browser/conftest.py).
 
-``chromium`` is one browser per test module; ``browser_context`` a fresh
-context (cookies, storage) per test.  :class:`LiveApp` serves a Pyramid app
-with pyramid_livehub and its widgets over real HTTP (waitress, in a thread),
-pointed at a real crossbar node, with:
+:class:`LiveApp` serves a Pyramid app with pyramid_livehub and its widgets
+over real HTTP (waitress, in a thread), pointed at a real crossbar node, with:
 
 * ``GET /page?topic=..&field=..`` a page made only of live widgets;
 * ``GET /blank`` a page with the loader and nothing else (for page JS);
 * ``POST /publish/{topic}`` a view that publishes its JSON body as the event.
-
-Chromium is the Debian one at /usr/bin/chromium: never ``playwright install``.
 """
 import json
 import threading
 import urllib.request
 
-import pytest
 from chameleon import PageTemplate
-from pyramid.config import Configurator
 
-from pyramid_livehub.testing import launch_chromium
+from tests.support.app import make_testapp
 
 
 WIDGET_PAGE = PageTemplate('''<!doctype html>
@@ -39,55 +33,6 @@ ${w.loader(max_retry_delay=0.5)}</head><body></body></html>''')
 SUBSCRIBED = ("window.livehub && livehub.state === 'connected' && "
               "livehub.session.subscriptions.length >= %d && "
               "livehub.session.subscriptions.every(function (s) { return s.active; })")
-
-
-_shared = {}
-
-
-def shared_chromium():
-    """The process's one Playwright and Chromium, started on first use.
-
-    One per process, not per fixture: every test module that imports the
-    ``chromium`` fixture gets its own copy of it, and a second sync
-    Playwright cannot start while the first one runs.
-    """
-    if 'browser' not in _shared:
-        from playwright.sync_api import sync_playwright
-        playwright = sync_playwright().start()
-        _shared['playwright'] = playwright
-        _shared['browser'] = launch_chromium(playwright)
-    return _shared['browser']
-
-
-def close_shared_chromium():
-    """Close Chromium and stop Playwright (idempotent)."""
-    browser = _shared.pop('browser', None)
-    playwright = _shared.pop('playwright', None)
-    if browser is not None:
-        browser.close()
-    if playwright is not None:
-        playwright.stop()
-
-
-@pytest.fixture(scope='module')
-def chromium():
-    """A headless Chromium for the test module.
-
-    Module, not session, scope: while a sync Playwright runs, the test
-    thread has a running asyncio loop, and other modules' tests may want
-    ``asyncio.run()``.
-    """
-    yield shared_chromium()
-    close_shared_chromium()
-
-
-@pytest.fixture
-def browser_context(chromium):
-    """A fresh browser context (own cookies) for one test."""
-    context = chromium.new_context()
-    context.set_default_timeout(15000)
-    yield context
-    context.close()
 
 
 def widget_page_view(request):
@@ -129,10 +74,8 @@ def publish_view(request):
     return {'published': topic}
 
 
-def make_test_app(raw_settings, configure=None):
-    """The WSGI app of :class:`LiveApp`; ``configure(config)`` adds more."""
-    config = Configurator(settings=dict(raw_settings))
-    config.include('pyramid_livehub.widgets')
+def add_live_app_views(config):
+    """The pages and the publishing view of :class:`LiveApp`."""
     config.add_route('page', '/page')
     config.add_view(widget_page_view, route_name='page')
     config.add_route('blank', '/blank')
@@ -141,9 +84,6 @@ def make_test_app(raw_settings, configure=None):
     config.add_view(module_page_view, route_name='module')
     config.add_route('publish', '/publish/{topic}')
     config.add_view(publish_view, route_name='publish', request_method='POST', renderer='json')
-    if configure is not None:
-        configure(config)
-    return config.make_wsgi_app()
 
 
 class LiveApp:
@@ -151,7 +91,13 @@ class LiveApp:
 
     def __init__(self, raw_settings, configure=None):
         from waitress import create_server
-        self.app = make_test_app(raw_settings, configure)
+
+        def add_views(config):
+            add_live_app_views(config)
+            if configure is not None:
+                configure(config)
+        self.app = make_testapp(raw_settings, include='pyramid_livehub.widgets',
+                                configure=add_views).app
         self.server = create_server(self.app, host='127.0.0.1', port=0, threads=4)
         self.url = 'http://127.0.0.1:%s' % self.server.effective_port
         self.thread = threading.Thread(target=self.server.run, name='livehub-test-http',
@@ -179,14 +125,6 @@ class LiveApp:
         # the thread is a daemon, so do not wait for it long.
         self.thread.join(0.5)
         self.publisher.close(2)
-
-
-@pytest.fixture
-def live_app(router_raw_settings, router):
-    """A :class:`LiveApp` pointed at the session's shared router."""
-    app = LiveApp(router_raw_settings)
-    yield app
-    app.close()
 
 
 def open_widget_page(context, app, topic, field=None, limit=20):

@@ -13,17 +13,14 @@ import textwrap
 import time
 
 import pytest
-import webtest
-from pyramid.config import Configurator
-from pyramid.exceptions import ConfigurationError
 
-from bridge_helpers import Mosquitto, mqtt_client, wait_for_log
-from conftest import router_settings
-from pyramid_livehub.plugins import (Consumer, PollingProducer, describe_plugins,
-                                     fetch_plugin_stats, load_plugin_class, subscription_for)
+from pyramid_livehub.plugins import describe_plugins, fetch_plugin_stats
 from pyramid_livehub.router.process import RouterProcess
 from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.subscriber import Subscriber
+from tests.support import PROJECT_ROOT
+from tests.support.bridges import Mosquitto, mqtt_client, wait_for_log
+from tests.support.services import router_settings
 
 PLUGIN_MODULE = '''
 import datetime
@@ -227,22 +224,22 @@ def test_entry_point_plugins_are_discovered_and_described(plugin_dist):
         'package with pyramid_livehub.consumer / .producer entry points)']
 
 
-def test_entry_point_consumer_receives_events_published_by_a_pyramid_view(plugin_node):
+def test_entry_point_consumer_receives_events_published_by_a_pyramid_view(plugin_node,
+                                                                           make_testapp):
     def view(request):
         request.livehub.publish('test.plugins.in.view', {'order': 7})
         return {}
 
-    config = Configurator(settings=dict(plugin_node.raw_settings))
-    config.include('pyramid_livehub')
-    config.add_route('order', '/order')
-    config.add_view(view, route_name='order', renderer='json')
-    app = webtest.TestApp(config.make_wsgi_app())
+    def configure(config):
+        config.add_route('order', '/order')
+        config.add_view(view, route_name='order', renderer='json')
+    app = make_testapp(plugin_node.raw_settings, configure=configure)
     with Subscriber(plugin_node.raw_settings, 'test.plugins.out') as out:
         app.post('/order')
         echo = out.get(timeout=10)
     assert echo.args == [{'topic': 'test.plugins.in.view', 'body': {'order': 7}}]
     from pyramid_livehub import get_publisher
-    get_publisher(config.registry).close(5)
+    get_publisher(app.app.registry).close(5)
 
 
 def test_consumer_prefix_pattern_matches_any_depth(plugin_node):
@@ -368,110 +365,6 @@ def test_producer_publishes_at_its_frequency(plugin_node):
     assert stats['livehub_plugin_fixture:Ticker']['failed'] == 0
 
 
-# -- pure logic --------------------------------------------------------------------------
-
-@pytest.mark.parametrize('pattern, expected', [
-    ('app.orders.created', ('app.orders.created', 'exact')),
-    ('app.*.created', ('app..created', 'wildcard')),
-    ('app..created', ('app..created', 'wildcard')),
-    ('demo.messages.*', ('demo.messages.', 'wildcard')),
-    ('app.orders.**', ('app.orders.', 'prefix')),
-])
-def test_topic_patterns_map_to_wamp_subscriptions(pattern, expected):
-    assert subscription_for(pattern) == expected
-
-
-@pytest.mark.parametrize('pattern, message', [
-    ('app.**.x', '"\\*\\*" may only be the last'),
-    ('**', 'may only end a pattern'),
-    ('app. orders', 'whitespace'),
-    ('', 'non-empty str'),
-])
-def test_bad_topic_patterns_are_refused_with_the_reason(pattern, message):
-    with pytest.raises(ValueError, match=message):
-        subscription_for(pattern)
-
-
-class NoTopic(Consumer):
-    def consume(self, message):
-        pass
-
-
-class NoConsume(Consumer):
-    topic = 'a.b'
-
-
-class BadFrequency(PollingProducer):
-    frequency = 0
-
-    def poll(self):
-        return None
-
-
-class NotAPlugin:
-    topic = 'a.b'
-
-
-class AsyncConsume(Consumer):
-    topic = 'a.b'
-
-    async def consume(self, message):
-        pass
-
-
-@pytest.mark.parametrize('kind, name, message', [
-    ('consumer', 'test_plugins:NoTopic', 'has no topic'),
-    ('consumer', 'test_plugins:NoConsume', 'does not implement consume'),
-    ('producer', 'test_plugins:BadFrequency', 'frequency must be a number of seconds > 0'),
-    ('consumer', 'test_plugins:NotAPlugin', 'not a subclass of pyramid_livehub.plugins.Consumer'),
-    ('consumer', 'test_plugins:Missing', "has no 'Missing'"),
-    ('consumer', 'test_plugins:AsyncConsume', 'consume is async; make it a plain method'),
-    ('consumer', 'no_such_module_xyz:Thing', 'cannot import'),
-])
-def test_broken_plugin_classes_are_refused_naming_the_fix(kind, name, message):
-    with pytest.raises(ValueError, match=message):
-        load_plugin_class(kind, name)
-
-
-def test_broken_plugin_is_listed_with_its_error_and_the_others_still_load():
-    lines = describe_plugins({'livehub.plugin_entry_points': 'false',
-                              'livehub.consumers': 'test_plugins:NoTopic test_plugins:NoConsume'})
-    assert len(lines) == 2 and all('ERROR' in line for line in lines)
-
-
-def test_livehub_list_imports_settings_listed_plugins_from_the_current_directory(tmp_path,
-                                                                              monkeypatch, capsys):
-    from pyramid_livehub.cli import main
-    (tmp_path / 'here_plugins.py').write_text(
-        'from pyramid_livehub.plugins import PollingProducer\n'
-        'class Beat(PollingProducer):\n'
-        '    topic = "app.beat"\n'
-        '    frequency = 2\n'
-        '    def poll(self):\n'
-        '        return {}\n')
-    (tmp_path / 'app.ini').write_text('[app:main]\nlivehub.plugin_entry_points = false\n'
-                                      'livehub.producers = here_plugins:Beat\n')
-    monkeypatch.chdir(tmp_path)
-    main(['list', '--ini', 'app.ini'])
-    assert capsys.readouterr().out.splitlines() == [
-        'producer here_plugins:Beat  every 2s -> app.beat  [livehub.producers]']
-    assert str(tmp_path) not in sys.path  # only borrowed while importing
-    sys.modules.pop('here_plugins', None)
-
-
-def test_plugin_class_setting_refuses_a_bad_name():
-    with pytest.raises(ConfigurationError, match='livehub.consumers: expected "package.module:Class"'):
-        parse_settings({'livehub.consumers': 'demo.plugins.Counter'})
-
-
-def test_no_plugins_means_no_container_component():
-    from pyramid_livehub.router.plugins import plugin_components
-    assert plugin_components(parse_settings({'livehub.plugin_entry_points': 'false'})) == []
-    components = plugin_components(parse_settings({'livehub.plugin_entry_points': 'false',
-                                                   'livehub.producers': 'demo.plugins:Clock'}))
-    assert [c['classname'] for c in components] == ['pyramid_livehub.router.plugins.host.PluginHost']
-
-
 def test_stats_of_a_router_without_plugins_names_the_situation(router, router_raw_settings):
     with pytest.raises(RuntimeError, match='runs no consumers or producers'):
         fetch_plugin_stats(router_raw_settings, timeout=5)
@@ -480,7 +373,7 @@ def test_stats_of_a_router_without_plugins_names_the_situation(router, router_ra
 def test_settings_listed_demo_plugins_tick_and_count_messages(tmp_path, monkeypatch):
     import datetime
     # The router imports demo.plugins from the directory it was started in, like `python -m`.
-    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    monkeypatch.chdir(PROJECT_ROOT)
     raw = router_settings(**{
         'livehub.plugin_entry_points': 'false',
         'livehub.producers': 'demo.plugins:ClockProducer',

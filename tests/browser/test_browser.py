@@ -5,8 +5,8 @@ through the router, and is checked in the DOM of a headless Chromium.
 """
 import pytest
 
-from browser import (SUBSCRIBED, browser_context, chromium, live_app,  # noqa: F401 (fixtures)
-                     open_widget_page)
+from tests.support.browser import SUBSCRIBED, LiveApp, open_widget_page
+from tests.support.services import router_settings
 
 pytestmark = pytest.mark.browser
 
@@ -193,8 +193,6 @@ def test_closing_the_connection_shows_offline_and_stops_events(browser_context, 
 
 
 def test_page_gives_up_and_shows_offline_after_max_retries(browser_context, router_raw_settings):
-    from browser import LiveApp
-    from conftest import router_settings
     app = LiveApp(router_settings())  # nothing listens on its router ports
     try:
         page = browser_context.new_page()

@@ -17,13 +17,14 @@ import pytest
 import stomp
 import zmq
 
-from bridge_helpers import (AmqpConsumer, Mosquitto, amqp_channel, last_stats_line, mqtt_client,
-                            mqtt_subscribe, start_bridged_router, wait_for_log, wamp_call)
-from conftest import require_service, router_settings
 from pyramid_livehub.publisher import Publisher
 from pyramid_livehub.router.process import free_port
 from pyramid_livehub.subscriber import Subscriber
-from tcpproxy import TcpProxy
+from tests.support.bridges import (AmqpConsumer, Mosquitto, amqp_channel, last_stats_line,
+                                   mqtt_client, mqtt_subscribe, start_bridged_router,
+                                   wait_for_log, wamp_call)
+from tests.support.services import router_settings
+from tests.support.tcpproxy import TcpProxy
 
 RUN = uuid.uuid4().hex[:8]
 AMQP_NS = 'lh4a%s' % RUN
@@ -34,14 +35,6 @@ STOMP_NS = 'lh4s%s' % RUN
 BOTH_NS = 'lh4both%s' % RUN
 TWO_NS = 'lh4two%s' % RUN
 META = 'livehub_broker'
-
-
-@pytest.fixture(scope='module')
-def brokers():
-    require_service('127.0.0.1', 5672, 'RabbitMQ', 'systemctl start rabbitmq-server')
-    require_service('127.0.0.1', 61613, 'RabbitMQ STOMP plugin',
-                    'rabbitmq-plugins enable rabbitmq_stomp')
-    require_service('127.0.0.1', 1883, 'Mosquitto', 'systemctl start mosquitto')
 
 
 @pytest.fixture(scope='module')

@@ -1,26 +1,23 @@
 """pyramid_livehub.testing: users test their own apps without a router."""
 import pytest
-import webtest
-from pyramid.config import Configurator
 
 from pyramid_livehub import get_publisher
+from tests.support.app import make_testapp
 
 
 def make_app(use_tm):
-    config = Configurator(settings={})
-    if use_tm:
-        config.include('pyramid_tm')
-    config.include('pyramid_livehub.testing')
-
     def view(request):
         request.livehub.publish('app.orders.created', {'id': 1}, by='test')
         if request.params.get('fail'):
             raise RuntimeError('abort')
         return {}
 
-    config.add_route('v', '/')
-    config.add_view(view, route_name='v', renderer='json')
-    return webtest.TestApp(config.make_wsgi_app()), get_publisher(config.registry)
+    def configure(config):
+        config.add_route('v', '/')
+        config.add_view(view, route_name='v', renderer='json')
+    include = ['pyramid_tm'] * use_tm + ['pyramid_livehub.testing']
+    app = make_testapp({}, include=include, configure=configure)
+    return app, get_publisher(app.app.registry)
 
 
 def test_outbox_records_published_events():

@@ -6,19 +6,16 @@ the tables at the end.
 """
 import datetime
 import queue
-import uuid
 
 import pytest
 import sqlalchemy as sa
 import transaction
-from pyramid.config import Configurator
-from pyramid.exceptions import ConfigurationError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from pyramid_livehub import get_publisher
 from pyramid_livehub.subscriber import Subscriber
-
-from conftest import require_service
+from tests.support.models import Models
+from tests.support.services import require_service
 
 POSTGRES_URL = 'postgresql+psycopg2://postgres@127.0.0.1:5432/test'
 
@@ -33,39 +30,6 @@ def engine(request, tmp_path):
         engine = sa.create_engine(POSTGRES_URL)
     yield engine
     engine.dispose()
-
-
-class Models:
-    """Fresh mapped classes on tables with unique names (so runs never collide)."""
-
-    def __init__(self, engine):
-        suffix = uuid.uuid4().hex[:10]
-        self.suffix = suffix
-
-        class Base(DeclarativeBase):
-            pass
-
-        class Order(Base):
-            __tablename__ = 'live_orders_%s' % suffix
-            id: Mapped[int] = mapped_column(primary_key=True)
-            title: Mapped[str] = mapped_column(sa.String(80))
-            status: Mapped[str] = mapped_column(sa.String(20), default='new')
-            internal_note: Mapped[str] = mapped_column(sa.String(80), default='')
-            created_at: Mapped[datetime.datetime] = mapped_column(
-                sa.DateTime, server_default=sa.func.current_timestamp())
-
-        class User(Base):
-            __tablename__ = 'live_users_%s' % suffix
-            id: Mapped[int] = mapped_column(primary_key=True)
-            name: Mapped[str] = mapped_column(sa.String(80))
-            password_hash: Mapped[str] = mapped_column(sa.String(200))
-
-        self.Base, self.Order, self.User = Base, Order, User
-        self.engine = engine
-        Base.metadata.create_all(engine)
-
-    def drop(self):
-        self.Base.metadata.drop_all(self.engine)
 
 
 @pytest.fixture
@@ -239,8 +203,8 @@ def test_bulk_changes_in_one_transaction_publish_each_row_once(models, live_app,
 
 # -- the usual Pyramid stack: pyramid_tm + zope.sqlalchemy ----------------------------
 
-def make_tm_app(config, models):
-    """A tiny app whose views write through ``request.dbsession`` under pyramid_tm."""
+def add_tm_views(config, models):
+    """Views that write through ``request.dbsession`` under pyramid_tm."""
     import zope.sqlalchemy
     factory = sessionmaker(bind=models.engine)
 
@@ -271,13 +235,13 @@ def make_tm_app(config, models):
     config.add_view(update_status, route_name='update', renderer='json')
     config.add_view(lambda exc, request: {'error': str(exc)}, context=ValueError,
                     renderer='json')
-    return config.make_wsgi_app()
 
 
 def test_pyramid_tm_commit_publishes_and_abort_publishes_nothing(
-        config, models, live_app, events):
-    import webtest
-    app = webtest.TestApp(make_tm_app(config, models))
+        config, models, live_app, events, make_testapp):
+    # pyramid_livehub is already in `config` (the live_app fixture included it).
+    app = make_testapp(config=config, include=(),
+                       configure=lambda config: add_tm_views(config, models))
     app.post('/orders', {'title': 'Declined', 'fail': '1'})
     order_id = app.post('/orders', {'title': 'Coffee'}).json['id']
     (created,) = expect(events, 1)
@@ -305,109 +269,3 @@ def test_zope_transaction_abort_in_a_script_publishes_nothing(models, live_app, 
     (event,) = expect(events, 1)
     assert event.args[0]['title'] == 'kept'
     expect_nothing_before_sentinel(events, models, live_app, lambda: Session(models.engine))
-
-
-# -- configuration errors and defaults (no router needed) ----------------------------
-
-@pytest.fixture
-def recording_config():
-    config = Configurator(settings={}, autocommit=False)
-    config.include('pyramid_livehub.testing')
-    config.include('pyramid_livehub.models')
-    return config
-
-
-@pytest.fixture
-def sqlite_models():
-    models = Models(sa.create_engine('sqlite://'))
-    yield models
-    models.drop()
-
-
-def test_default_topic_is_prefix_and_snake_case_name_and_default_fields_are_the_primary_key(
-        sqlite_models):
-    class OrderLine(sqlite_models.Base):
-        __tablename__ = 'order_lines_%s' % sqlite_models.suffix
-        id: Mapped[int] = mapped_column(primary_key=True)
-        secret: Mapped[str] = mapped_column(sa.String(20))
-
-    config = Configurator(settings={'livehub.model_topic_prefix': 'shop.live'}, autocommit=False)
-    config.include('pyramid_livehub.testing')
-    config.include('pyramid_livehub.models')
-    config.add_livehub_model(OrderLine)
-    config.commit()
-    sqlite_models.Base.metadata.create_all(sqlite_models.engine)
-    with Session(sqlite_models.engine) as session:
-        session.add(OrderLine(secret='s3cret'))
-        session.commit()
-    outbox = get_publisher(config.registry).outbox
-    assert [(e.topic, e.args) for e in outbox] == [('shop.live.order_line.created', [{'id': 1}])]
-
-
-def test_unknown_field_is_refused_with_a_suggestion(recording_config, sqlite_models):
-    with pytest.raises(ConfigurationError, match=r"no field 'titel'.*Did you mean 'title'"):
-        recording_config.add_livehub_model(sqlite_models.Order, fields=['id', 'titel'])
-
-
-def test_fields_given_as_one_string_is_refused(recording_config, sqlite_models):
-    with pytest.raises(ConfigurationError, match=r"list of attribute names"):
-        recording_config.add_livehub_model(sqlite_models.Order, fields='id title')
-
-
-def test_unmapped_class_is_refused(recording_config):
-    class NotMapped:
-        id = 1
-    with pytest.raises(ConfigurationError, match='not a mapped SQLAlchemy class'):
-        recording_config.add_livehub_model(NotMapped)
-
-
-def test_bad_topic_is_refused(recording_config, sqlite_models):
-    with pytest.raises(ConfigurationError, match='not a valid WAMP topic'):
-        recording_config.add_livehub_model(sqlite_models.Order, topic='app..orders')
-
-
-def test_live_model_without_pyramid_livehub_included_names_the_fix(sqlite_models):
-    config = Configurator(settings={}, autocommit=False)
-    config.include('pyramid_livehub.models')
-    config.add_livehub_model(sqlite_models.Order)
-    with pytest.raises(ConfigurationError, match=r"config.include\('pyramid_livehub'\)"):
-        config.commit()
-
-
-def test_unserializable_field_value_raises_naming_the_model_and_the_fix(sqlite_models):
-    class Weird(sqlite_models.Base):
-        __tablename__ = 'weird_%s' % sqlite_models.suffix
-        id: Mapped[int] = mapped_column(primary_key=True)
-
-        @property
-        def thing(self):
-            return object()
-
-    config = Configurator(settings={}, autocommit=False)
-    config.include('pyramid_livehub.testing')
-    config.include('pyramid_livehub.models')
-    config.add_livehub_model(Weird, fields=['id', 'thing'])
-    config.commit()
-    sqlite_models.Base.metadata.create_all(sqlite_models.engine)
-    with Session(sqlite_models.engine) as session:
-        session.add(Weird())
-        with pytest.raises(TypeError, match=r'live model Weird: .*thing.*__json__'):
-            session.commit()
-
-
-def test_actions_limit_what_is_published(sqlite_models):
-    config = Configurator(settings={}, autocommit=False)
-    config.include('pyramid_livehub.testing')
-    config.include('pyramid_livehub.models')
-    config.add_livehub_model(sqlite_models.Order, fields=['id', 'title'], actions=['deleted'])
-    config.commit()
-    with Session(sqlite_models.engine) as session:
-        order = sqlite_models.Order(title='x')
-        session.add(order)
-        session.commit()
-        order.title = 'y'
-        session.commit()
-        session.delete(order)
-        session.commit()
-    outbox = get_publisher(config.registry).outbox
-    assert [(e.topic, e.args) for e in outbox] == [('app.order.deleted', [{'id': 1, 'title': 'y'}])]

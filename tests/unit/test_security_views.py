@@ -3,12 +3,12 @@ import random
 import time
 
 import pytest
-import webtest
 from pyramid.authorization import Authenticated, Everyone
 from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
 
 from pyramid_livehub.security import TicketError, verify_ticket
+from tests.support.app import make_testapp
 
 SECRET = 'pY4-tR8wQ2zX6cV1bN5mL9kJ3hG7fD0sA_eU'
 
@@ -43,11 +43,8 @@ class HeaderSecurityPolicy:
 def make_app(**settings):
     raw = {'livehub.auth': 'true', 'livehub.ticket_secret': SECRET}
     raw.update(settings)
-    config = Configurator(settings=raw)
-    config.set_security_policy(HeaderSecurityPolicy())
-    config.include('pyramid_livehub')
-    config.include('pyramid_livehub.security.views')
-    return webtest.TestApp(config.make_wsgi_app())
+    return make_testapp(raw, include=['pyramid_livehub', 'pyramid_livehub.security.views'],
+                        configure=lambda config: config.set_security_policy(HeaderSecurityPolicy()))
 
 
 @pytest.fixture(scope='module')
@@ -98,12 +95,10 @@ def test_config_json_tells_livehub_js_where_the_ticket_is(app):
 
 
 def test_including_the_views_twice_is_harmless():
-    config = Configurator(settings={'livehub.auth': 'true', 'livehub.ticket_secret': SECRET})
-    config.set_security_policy(HeaderSecurityPolicy())
-    config.include('pyramid_livehub')
-    config.include('pyramid_livehub.security.views')
-    config.include('pyramid_livehub.security.views')
-    app = webtest.TestApp(config.make_wsgi_app())
+    app = make_testapp({'livehub.auth': 'true', 'livehub.ticket_secret': SECRET},
+                       include=['pyramid_livehub', 'pyramid_livehub.security.views',
+                                'pyramid_livehub.security.views'],
+                       configure=lambda config: config.set_security_policy(HeaderSecurityPolicy()))
     assert app.get('/livehub/ticket', headers={'X-User': 'zoe'}).json['authid'] == 'zoe'
 
 
@@ -114,10 +109,7 @@ def test_route_prefix_moves_the_ticket_view():
 
 
 def test_auth_off_has_no_ticket_view_and_no_auth_key():
-    config = Configurator(settings={})
-    config.include('pyramid_livehub')
-    config.include('pyramid_livehub.security.views')
-    app = webtest.TestApp(config.make_wsgi_app())
+    app = make_testapp({}, include=['pyramid_livehub', 'pyramid_livehub.security.views'])
     assert app.get('/livehub/config.json').json['auth'] is None
     app.get('/livehub/ticket', status=404)
 

@@ -37,32 +37,6 @@ def test_publish_and_tail_round_trip_through_the_router(router, tmp_path):
     assert event == {'topic': 'app.cli.hello', 'args': [{'n': 1}], 'kwargs': {'by': 'cli'}}
 
 
-def test_publish_refuses_a_bad_topic_with_a_clear_message():
-    done = subprocess.run([LIVEHUB, 'publish', 'app..x', '1'], capture_output=True, text=True,
-                          timeout=30)
-    assert done.returncode != 0
-    assert "'app..x' is not a valid WAMP topic URI" in done.stderr
-
-
-def test_publish_reports_an_unreachable_router(tmp_path):
-    from pyramid_livehub.router.process import free_port
-    ini = tmp_path / 'app.ini'
-    ini.write_text('[app:main]\nlivehub.router_url = rs://127.0.0.1:%d\n' % free_port())
-    done = subprocess.run([LIVEHUB, 'publish', 'app.x', '1', '--timeout', '1', '--ini', str(ini)],
-                          capture_output=True, text=True, timeout=30)
-    assert done.returncode != 0
-    assert 'did not answer within 1.0s' in done.stderr
-
-
-def test_bad_setting_in_ini_is_reported_by_the_cli(tmp_path):
-    ini = tmp_path / 'app.ini'
-    ini.write_text('[app:main]\nlivehub.queue_size = lots\n')
-    done = subprocess.run([LIVEHUB, 'config', '--ini', str(ini)], capture_output=True, text=True,
-                          timeout=30)
-    assert done.returncode != 0
-    assert 'livehub.queue_size' in done.stderr and 'whole number' in done.stderr
-
-
 def test_livehub_router_runs_crossbar_from_the_app_ini_and_stops_on_sigterm(tmp_path):
     import signal
     from pyramid_livehub.publisher import Publisher

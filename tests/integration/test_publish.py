@@ -3,25 +3,19 @@ import queue
 
 import pytest
 import transaction
-import webtest
-from pyramid.config import Configurator
 
 from pyramid_livehub import LiveEvent, get_publisher
 from pyramid_livehub.router.process import free_port
 from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.subscriber import Subscriber
 
-from conftest import router_settings
-from tcpproxy import TcpProxy
+from tests.support.app import make_testapp
+from tests.support.services import router_settings
+from tests.support.tcpproxy import TcpProxy
 
 
 def make_app(settings, use_tm=False):
     """A tiny app whose views publish in the ways users do."""
-    config = Configurator(settings=dict(settings))
-    if use_tm:
-        config.include('pyramid_tm')
-    config.include('pyramid_livehub')
-
     def publish_view(request):
         request.livehub.publish(request.matchdict['topic'], {'n': int(request.params.get('n', 0))},
                                 source='view')
@@ -46,18 +40,20 @@ def make_app(settings, use_tm=False):
     def bad_payload_view(request):
         request.livehub.publish('app.orders.created', object())
 
-    for name, view, path in [
-        ('publish', publish_view, '/publish/{topic}'),
-        ('many', publish_many_view, '/many'),
-        ('failing', failing_view, '/failing'),
-        ('notify', notify_view, '/notify'),
-        ('bad_topic', bad_topic_view, '/bad-topic'),
-        ('bad_payload', bad_payload_view, '/bad-payload'),
-    ]:
-        config.add_route(name, path)
-        config.add_view(view, route_name=name, renderer='json')
-    app = config.make_wsgi_app()
-    return webtest.TestApp(app), get_publisher(config.registry)
+    def configure(config):
+        for name, view, path in [
+            ('publish', publish_view, '/publish/{topic}'),
+            ('many', publish_many_view, '/many'),
+            ('failing', failing_view, '/failing'),
+            ('notify', notify_view, '/notify'),
+            ('bad_topic', bad_topic_view, '/bad-topic'),
+            ('bad_payload', bad_payload_view, '/bad-payload'),
+        ]:
+            config.add_route(name, path)
+            config.add_view(view, route_name=name, renderer='json')
+    include = ['pyramid_tm'] * use_tm + ['pyramid_livehub']
+    app = make_testapp(settings, include=include, configure=configure)
+    return app, get_publisher(app.app.registry)
 
 
 @pytest.fixture

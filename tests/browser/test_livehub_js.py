@@ -13,12 +13,12 @@ import sys
 import tarfile
 
 import pytest
-from browser import browser_context, chromium, live_app  # noqa: F401 (fixtures)
 
 from pyramid_livehub.router.bridges import stats
 from pyramid_livehub.settings import parse_settings
+from tests.support import PROJECT_ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = PROJECT_ROOT
 STATIC = os.path.join(ROOT, 'pyramid_livehub', 'static')
 RECONNECT_KEYS = ('max_retries', 'initial_retry_delay', 'max_retry_delay',
                   'retry_delay_growth', 'retry_delay_jitter')

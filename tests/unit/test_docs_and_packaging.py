@@ -11,8 +11,9 @@ import pytest
 
 from pyramid_livehub.router.node_config import render_node_config
 from pyramid_livehub.settings import all_settings, parse_settings
+from tests.support import PROJECT_ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = PROJECT_ROOT
 MARKDOWN_LINK = re.compile(r'\]\(([^)#\s]+)\)')
 
 

@@ -17,8 +17,8 @@ from pyramid_livehub.router.process import RouterProcess
 from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.testing import launch_chromium
 
-from browser import LiveApp
-from conftest import router_settings
+from tests.support.browser import LiveApp
+from tests.support.services import router_settings
 
 SECRET = 'bW5-nQ1xR7tY3uI9oP2aS6dF0gH4jK8lZ_cV'
 
@@ -88,7 +88,7 @@ class BrowserThread:
     """Headless Chromium driven from a thread of its own.
 
     Playwright's sync API refuses to start while another sync Playwright
-    (the one of tests/browser.py) is active in the same thread, so these
+    (the one of tests/browser/conftest.py) is active in the same thread, so these
     tests run theirs in a dedicated thread: ``run(fn)`` calls ``fn(browser)``
     there and returns its result (or raises its exception).
     """

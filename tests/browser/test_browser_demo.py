@@ -6,36 +6,17 @@ open-tabs count update;
 with the MQTT bridge on, a reading published to Mosquitto fills the sensor.
 """
 import os
-import sys
 import threading
 
 import paho.mqtt.publish
 import pytest
-import webtest
-from pyramid.paster import get_appsettings
 
-from browser import browser_context, chromium  # noqa: F401 (fixtures)
-from conftest import require_service, router_settings
 from pyramid_livehub import get_publisher
 from pyramid_livehub.router.process import RouterProcess
 from pyramid_livehub.settings import parse_settings
-
-PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEMO_INI = os.path.join(PROJECT, 'demo', 'development.ini')
-
-
-def demo_settings():
-    """The demo's own settings, on free ports."""
-    settings = dict(get_appsettings(DEMO_INI))
-    settings.update(router_settings())
-    return settings
-
-
-def make_demo_app(settings):
-    if PROJECT not in sys.path:  # the demo is not an installed package
-        sys.path.insert(0, PROJECT)
-    import demo
-    return demo.main({}, **settings)
+from tests.support import PROJECT_ROOT
+from tests.support.demo import demo_settings, make_demo_app
+from tests.support.services import require_service
 
 
 @pytest.fixture
@@ -44,7 +25,7 @@ def start_demo_site(tmp_path, monkeypatch):
     from waitress import create_server
     # The router's container worker imports demo.plugins from the project.
     monkeypatch.setenv('PYTHONPATH', os.pathsep.join(
-        [PROJECT] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
+        [PROJECT_ROOT] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
     running = []
 
     def start(wait_for_log='livehub plugins ready', **overrides):
@@ -110,33 +91,6 @@ def test_demo_message_posted_in_one_tab_shows_in_both_and_is_counted(
                                  timeout=20000)
     finally:
         other.close()
-
-
-def test_demo_refuses_an_empty_message_with_a_reason():
-    app = make_demo_app(router_settings())
-    try:
-        testapp = webtest.TestApp(app)
-        response = testapp.post('/messages', {'author': 'x', 'text': '  '},
-                                headers={'Accept': 'application/json'}, status=400)
-        assert response.json == {'error': 'Write something first.'}
-        redirect = testapp.post('/messages', {'text': 'x' * 501}, status=303)
-        assert 'error=At+most+500' in redirect.location
-        assert 'At most 500 characters' in redirect.follow().text
-        assert get_publisher(app.registry).stats.queued == 0
-    finally:
-        get_publisher(app.registry).close(0.1)
-
-
-def test_demo_form_post_without_js_publishes_and_redirects_home():
-    app = make_demo_app(router_settings())
-    try:
-        testapp = webtest.TestApp(app)
-        response = testapp.post('/messages', {'author': '', 'text': 'plain form'}, status=303)
-        assert response.location.endswith('/')
-        # Sent after pyramid_tm committed (the router is not running here: it waits queued).
-        assert get_publisher(app.registry).stats.queued == 1
-    finally:
-        get_publisher(app.registry).close(0.1)
 
 
 @pytest.mark.browser

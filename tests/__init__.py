@@ -1,0 +1,1 @@
+"""pyramid_livehub's tests: ``unit/``, ``integration/``, ``browser/``; helpers in ``support/``."""
