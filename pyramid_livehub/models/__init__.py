@@ -36,7 +36,7 @@ from pyramid.exceptions import ConfigurationError
 
 from pyramid_livehub.codec import prepare_payload
 from pyramid_livehub.interfaces import IPublisher
-from pyramid_livehub.settings import parse_settings
+
 from pyramid_livehub.uri import check_topic
 
 log = logging.getLogger(__name__)
