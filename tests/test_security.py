@@ -376,3 +376,19 @@ def test_authorizer_limits_subscriptions_per_session_and_frees_them():
     assert 7 not in authorizer.subscriptions
     # another session has its own budget
     assert authorizer.decide(session(session_id=8), 'app.a', 'subscribe', {})[0]
+
+
+# -- one pattern language: rules, consumers and bridges agree --------------------
+
+@pytest.mark.parametrize('pattern, topic', [
+    ('app.*.created', 'app.orders.created'), ('app.*.created', 'app.orders.x.created'),
+    ('app.**', 'app'), ('app.**', 'app.a'), ('app.**', 'app.a.b'), ('app.*', 'app.a'),
+    ('app.*', 'app.a.b'), ('a.b', 'a.b'), ('a.b', 'a.bc'),
+])
+def test_a_pattern_means_the_same_for_rules_consumers_and_the_matcher(pattern, topic):
+    from pyramid_livehub.patterns import parse_pattern
+    from pyramid_livehub.plugins import subscription_for, topic_matches
+    expected = parse_pattern(pattern).matches(topic)
+    assert topic_matches(*subscription_for(pattern), topic) is expected
+    if not pattern.endswith('.*'):     # a trailing * is refused in rules (old meaning)
+        assert rules_allow(parse_rules(pattern), topic) is expected
