@@ -132,15 +132,18 @@ def test_cross_key_mistake_fails_at_app_start_up_naming_the_key(raw, key):
         config.make_wsgi_app()
 
 
+@pytest.mark.parametrize('command', ['router', 'config'])
 @pytest.mark.parametrize('raw, key', CROSS_KEY_MISTAKES)
-def test_cross_key_mistake_fails_at_router_start_up_naming_the_key(raw, key, tmp_path):
+def test_cross_key_mistake_fails_at_router_start_up_naming_the_key(raw, key, command, tmp_path):
     import subprocess
     import sys
     ini = tmp_path / 'app.ini'
     ini.write_text('[app:main]\nuse = egg:pyramid\n' + ''.join(
         '%s = %s\n' % (k, v.replace('%', '%%')) for k, v in raw.items()))
-    result = subprocess.run([sys.executable, '-m', 'pyramid_livehub.cli', 'config', '--ini', str(ini)],
-                            capture_output=True, text=True, timeout=60)
+    argv = [sys.executable, '-m', 'pyramid_livehub.cli', command, '--ini', str(ini)]
+    if command == 'router':
+        argv += ['--cbdir', str(tmp_path / 'node')]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert key in result.stderr
     assert 'Traceback' not in result.stderr
