@@ -1,158 +1,33 @@
-"""Every ``livehub.*`` setting: one defaults table and the pure functions that
-parse it.
+"""Every ``livehub.*`` setting: one table and the one function that parses it.
 
 The rest of the package never reads a raw settings string: it gets the typed
-:class:`LivehubSettings` that :func:`parse_settings` returns.  A wrong value
-raises :class:`pyramid.exceptions.ConfigurationError` naming the key, the bad
-value and the fix, at start-up.
+:class:`LivehubSettings` that :func:`parse_settings` returns (the app
+registers it once as the :class:`~pyramid_livehub.interfaces.ILivehubSettings`
+utility).  A wrong value, or a combination of values that cannot work,
+raises :class:`pyramid.exceptions.ConfigurationError` naming the key and the
+fix, at app start-up and at ``livehub router`` start-up.
 
-Feature areas (bridges, security, models) declare their own rows in their own
-modules as lists of :class:`Setting`; :data:`SETTING_TABLES` gathers them so
-that there is still one table to document and one function to parse.
+Each concern declares its own rows (lists of :class:`Setting`) and its
+cross-key checks in its own module; :func:`all_settings` joins the rows
+into the one table the settings reference is generated from, and
+:func:`parse_settings` runs every check.  The pattern language of the keys
+that name topics is :mod:`pyramid_livehub.patterns`.
 """
 import difflib
-import importlib
-import re
 from urllib.parse import urlsplit
 
 from pyramid.exceptions import ConfigurationError
-from pyramid.settings import asbool, aslist
 
-PREFIX = 'livehub.'
+from pyramid_livehub._parse import (PREFIX, Setting, as_bool, as_float, as_int, as_list,
+                                    as_realm, as_route_prefix, as_text, as_url, one_of)
+from pyramid_livehub.models import settings as model_settings
+from pyramid_livehub.plugins import settings as plugin_settings
+from pyramid_livehub.router.bridges import settings as bridge_settings
+from pyramid_livehub.security import settings as security_settings
 
-
-class Setting:
-    """One ``livehub.*`` key: its default, its parser and its documentation.
-
-    ``parse`` takes the raw value (a string from an .ini file, or an already
-    typed Python value) and returns the typed value, or raises ``ValueError``
-    whose message says what is allowed; :func:`parse_settings` turns that
-    into a ``ConfigurationError`` naming the key.
-    """
-
-    def __init__(self, name, default, parse, doc):
-        self.name = name
-        self.default = default
-        self.parse = parse
-        self.doc = doc
-
-    @property
-    def key(self):
-        """The full settings key, e.g. ``livehub.realm``."""
-        return PREFIX + self.name
-
-    def __repr__(self):
-        return '<Setting %s=%r>' % (self.key, self.default)
-
-
-# -- parsers: each takes a raw value and returns a typed one or raises ValueError
-
-def as_bool(value):
-    """``true/false/yes/no/on/off/1/0`` -> bool."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text not in ('true', 'false', 'yes', 'no', 'on', 'off', '1', '0', 't', 'f', 'y', 'n'):
-        raise ValueError('expected true or false')
-    return asbool(text)
-
-
-def as_int(minimum=None, maximum=None):
-    """Integer parser with an inclusive range."""
-    def parse(value):
-        try:
-            number = int(str(value).strip())
-        except ValueError:
-            raise ValueError('expected a whole number') from None
-        _check_range(number, minimum, maximum)
-        return number
-    return parse
-
-
-def as_float(minimum=None, maximum=None):
-    """Float parser with an inclusive range."""
-    def parse(value):
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            raise ValueError('expected a number') from None
-        _check_range(number, minimum, maximum)
-        return number
-    return parse
-
-
-def _check_range(number, minimum, maximum):
-    if minimum is not None and number < minimum:
-        raise ValueError('expected a number >= %s' % minimum)
-    if maximum is not None and number > maximum:
-        raise ValueError('expected a number <= %s' % maximum)
-
-
-def one_of(*choices):
-    """Parser for a fixed set of words; suggests the closest on a typo."""
-    def parse(value):
-        text = str(value).strip().lower().replace('-', '_')
-        if text not in choices:
-            close = difflib.get_close_matches(text, choices, n=1)
-            hint = ' (did you mean %r?)' % close[0] if close else ''
-            raise ValueError('expected one of %s%s' % (', '.join(choices), hint))
-        return text
-    return parse
-
-
-def as_text(allow_empty=True):
-    """Plain string; ``allow_empty=False`` refuses a blank value."""
-    def parse(value):
-        text = '' if value is None else str(value).strip()
-        if not text and not allow_empty:
-            raise ValueError('must not be empty')
-        return text
-    return parse
-
-
-def as_list(value):
-    """Whitespace or newline separated list (``aslist``)."""
-    if isinstance(value, (list, tuple)):
-        return [str(v) for v in value]
-    return aslist(value or '')
-
-
-def as_url(*schemes):
-    """URL parser that checks the scheme and that a host and port are given."""
-    def parse(value):
-        text = str(value).strip()
-        parts = urlsplit(text)
-        if parts.scheme not in schemes:
-            raise ValueError('expected a %s URL' % ' or '.join(s + '://' for s in schemes))
-        try:
-            port = parts.port
-        except ValueError:
-            raise ValueError('the port is not a number') from None
-        if not parts.hostname:
-            raise ValueError('the URL has no host')
-        if port is None and parts.scheme in ('rs', 'rss', 'tcp'):
-            raise ValueError('a rawsocket URL needs a port, e.g. rs://127.0.0.1:8081')
-        return text
-    return parse
-
-
-_REALM = re.compile(r'^[A-Za-z0-9_\-.]+$')
-
-
-def as_realm(value):
-    """A WAMP realm name: letters, digits, ``_ - .``."""
-    text = str(value).strip()
-    if not _REALM.match(text):
-        raise ValueError('a realm is letters, digits, "_", "-" or "." (e.g. livehub)')
-    return text
-
-
-def as_route_prefix(value):
-    """URL path prefix for the views, e.g. ``/livehub``."""
-    text = str(value).strip()
-    if not text.startswith('/') or text != text.rstrip('/') or ' ' in text:
-        raise ValueError('expected a path that starts with "/" and does not end with one')
-    return text
+__all__ = ['PREFIX', 'Setting', 'LivehubSettings', 'all_settings', 'parse_settings',
+           'as_bool', 'as_float', 'as_int', 'as_list', 'as_realm', 'as_route_prefix',
+           'as_text', 'as_url', 'one_of']
 
 
 #: Core settings: the router, the publisher and the views.
@@ -205,37 +80,18 @@ CORE_SETTINGS = [
             'status 200 while connected to the router, 503 when not.'),
 ]
 
-#: Modules that contribute a ``SETTINGS`` list of their own (imported lazily
-#: so that a missing optional module never breaks the core).
-SETTING_TABLE_MODULES = [
-    'pyramid_livehub.router.bridges.settings',
-    'pyramid_livehub.security.settings',
-    'pyramid_livehub.models.settings',
-]
-
-
-def import_optional(name):
-    """Import module ``name``, or return None if that module does not exist.
-
-    An ImportError from *inside* the module still raises: a broken feature
-    module must not look like an absent one.
-    """
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return None
+#: The concerns' rows, in the order of the settings reference.
+TABLE = (CORE_SETTINGS + bridge_settings.SETTINGS + security_settings.SETTINGS
+         + model_settings.SETTINGS + plugin_settings.SETTINGS)
 
 
 def all_settings():
     """Every :class:`Setting` known to the package, core first."""
-    table = list(CORE_SETTINGS)
-    for name in SETTING_TABLE_MODULES:
-        module = import_optional(name)
-        if module is not None:
-            table.extend(module.SETTINGS)
-    return table
+    return list(TABLE)
+
+
+#: Keys every container component joins the router with (WAMP-CRA).
+JOIN_KEYS = ['realm', 'backend_authid', 'backend_secret']
 
 
 class LivehubSettings(dict):
@@ -250,30 +106,67 @@ class LivehubSettings(dict):
         except KeyError:
             raise AttributeError(name) from None
 
-    def for_router(self):
-        """The subset a router component needs, JSON-serializable (crossbar ``extra``)."""
-        return dict(self)
+    def subset(self, names):
+        """Only the keys ``names`` (JSON-serializable): what one router component gets.
+
+        A router component gets the keys it uses and no others, so that no
+        bridge holds the ticket secret and the auth component holds no broker
+        password.
+        """
+        return {name: self[name] for name in names}
+
+
+#: Documented near-names of keys, for the "Did you mean" hint (difflib alone
+#: would offer ``mqtt_qos`` for ``mqtt_host``).
+ALIASES = {
+    'mqtt_host': 'mqtt_hostname', 'mqtt_server': 'mqtt_hostname', 'mqtt_broker': 'mqtt_hostname',
+    'mqtt_url': 'mqtt_hostname', 'mqtt_user': 'mqtt_username', 'mqtt_pass': 'mqtt_password',
+    'amqp_url': 'amqp_broker', 'amqp_uri': 'amqp_broker', 'amqp_host': 'amqp_broker',
+    'amqp_server': 'amqp_broker', 'stomp_url': 'stomp_uri', 'stomp_host': 'stomp_uri',
+    'stomp_hostname': 'stomp_uri', 'stomp_password': 'stomp_pass', 'stomp_username': 'stomp_user',
+    'stomp_login': 'stomp_user', 'zmq_publish': 'zmq_publish_endpoints',
+    'zmq_subscribe': 'zmq_subscribe_endpoints', 'zmq_endpoints': 'zmq_subscribe_endpoints',
+    'bridge': 'bridges', 'secret': 'backend_secret', 'url': 'router_url',
+    'websocket_url': 'browser_url', 'ws_url': 'browser_url', 'consumer': 'consumers',
+    'producer': 'producers',
+}
+
+
+def suggest_key(key, known):
+    """The documented key the unknown ``key`` most likely means, or None."""
+    name = key[len(PREFIX):]
+    if name in ALIASES:
+        return PREFIX + ALIASES[name]
+    # a key cut short (mqtt_hostn) is a start of the real one
+    starts = [k for k in known if k.startswith(key)]
+    if len(starts) == 1:
+        return starts[0]
+    close = difflib.get_close_matches(key, known, n=1)
+    return close[0] if close else None
+
+
+def _check_known_keys(settings, known):
+    for key in settings:
+        if key.startswith(PREFIX) and key not in known:
+            close = suggest_key(key, known)
+            hint = ' Did you mean %r?' % close if close else ''
+            raise ConfigurationError(
+                'Unknown setting %r.%s Every livehub setting is listed in the settings '
+                'reference (docs/settings.rst).' % (key, hint))
 
 
 def parse_settings(settings=None):
-    """Parse the ``livehub.*`` keys of a Pyramid settings dict.
+    """Parse the ``livehub.*`` keys of a Pyramid settings dict and check them together.
 
     Missing keys take their defaults.  Unknown ``livehub.*`` keys are refused
     with a suggestion, because a typo would otherwise silently fall back to a
-    default.
+    default.  Then every cross-key check runs (:data:`CHECKS`).
     """
     settings = settings or {}
-    table = all_settings()
-    known = {s.key: s for s in table}
-    for key in settings:
-        if key.startswith(PREFIX) and key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = ' Did you mean %r?' % close[0] if close else ''
-            raise ConfigurationError(
-                'Unknown setting %r.%s The livehub settings are listed in the '
-                'README ("Settings").' % (key, hint))
+    known = {s.key: s for s in TABLE}
+    _check_known_keys(settings, known)
     parsed = LivehubSettings()
-    for setting in table:
+    for setting in TABLE:
         raw = settings.get(setting.key, setting.default)
         try:
             parsed[setting.name] = setting.parse(raw)
@@ -281,14 +174,16 @@ def parse_settings(settings=None):
             raise ConfigurationError(
                 '%s: %s, got %r; fix it in the [app:main] section of your .ini '
                 '(default: %r)' % (setting.key, exc, raw, setting.default)) from None
-    _check_secret(parsed)
+    for check in CHECKS:
+        check(parsed)
     return parsed
 
 
 _LOOPBACK = ('127.0.0.1', 'localhost', '::1')
 
 
-def _check_secret(parsed):
+def check_backend_secret(parsed):
+    """The development secret only on this machine; a real one at least 16 characters."""
     default = CORE_SETTINGS[[s.name for s in CORE_SETTINGS].index('backend_secret')].default
     if parsed['backend_secret'] != default:
         if len(parsed['backend_secret']) < 16:
@@ -304,3 +199,8 @@ def _check_secret(parsed):
                 'livehub.backend_secret: the development default is only allowed when the '
                 'router is on this machine, but livehub.%s is %r; set livehub.backend_secret '
                 'to a random value of at least 16 characters' % (key, parsed[key]))
+
+
+#: Cross-key checks run by :func:`parse_settings`; each raises ConfigurationError naming the key.
+CHECKS = [check_backend_secret, bridge_settings.check_bridge_settings,
+          security_settings.check_security_settings]

@@ -19,6 +19,7 @@ import os
 from urllib.parse import urlsplit
 
 from pyramid_livehub.codec import prepare_event
+from pyramid_livehub.interfaces import IPublisherFactory
 from pyramid_livehub.publisher import PublisherStats
 from pyramid_livehub.settings import LivehubSettings, parse_settings
 
@@ -139,6 +140,6 @@ def launch_chromium(playwright, **options):
 
 
 def includeme(config):
-    """Include pyramid_livehub with the recording publisher."""
+    """Include pyramid_livehub with the recording publisher (the :class:`IPublisherFactory`)."""
     config.include('pyramid_livehub')
-    config.registry.livehub_publisher_factory = RecordingPublisher
+    config.registry.registerUtility(RecordingPublisher, IPublisherFactory)

@@ -1,28 +1,34 @@
 """Views that pyramid_livehub registers under ``livehub.route_prefix``."""
-from pyramid_livehub.interfaces import IPublisher
+from pyramid_livehub.interfaces import IClientConfigContributors, ILivehubSettings, IPublisher
 
 
 def client_config_view(request):
     """``GET /livehub/config.json``: what livehub.js needs to connect.
 
     ``{"url": ws-url, "realm": realm, "auth": null | {...}}``.  Feature
-    modules add keys with :func:`add_client_config`.
+    modules add keys with ``config.add_livehub_client_config(contribute)``.
     """
-    settings = request.registry.getUtility(IPublisher).settings
+    settings = request.registry.getUtility(ILivehubSettings)
     request.response.headers['Cache-Control'] = 'no-store'
     payload = {
         'url': settings['browser_url'],
         'realm': settings['realm'],
         'auth': None,
     }
-    for contribute in request.registry.__dict__.get('livehub_client_config', ()):
+    for contribute in request.registry.queryUtility(IClientConfigContributors, default=()):
         payload.update(contribute(request, settings))
     return payload
 
 
 def add_client_config(config, contribute):
-    """Register ``contribute(request, settings) -> dict`` merged into ``config.json``."""
-    contributors = config.registry.__dict__.setdefault('livehub_client_config', [])
+    """Directive ``config.add_livehub_client_config(contribute)``.
+
+    ``contribute(request, settings) -> dict`` is merged into ``config.json``.
+    """
+    contributors = config.registry.queryUtility(IClientConfigContributors)
+    if contributors is None:
+        contributors = []
+        config.registry.registerUtility(contributors, IClientConfigContributors)
     if contribute not in contributors:
         contributors.append(contribute)
 

@@ -35,8 +35,7 @@ import weakref
 from pyramid.exceptions import ConfigurationError
 
 from pyramid_livehub.codec import prepare_payload
-from pyramid_livehub.interfaces import IPublisher
-from pyramid_livehub.settings import parse_settings
+from pyramid_livehub.interfaces import ILivehubSettings, ILiveModels, IPublisher
 from pyramid_livehub.uri import check_topic
 
 log = logging.getLogger(__name__)
@@ -195,8 +194,8 @@ def add_livehub_model(config, model, topic=None, fields=None, serializer=None, a
         return registry.queryUtility(IPublisher)
 
     def register():
-        settings = parse_settings(config.get_settings())
-        if registry.queryUtility(IPublisher) is None:
+        settings = registry.queryUtility(ILivehubSettings)
+        if settings is None or registry.queryUtility(IPublisher) is None:
             raise ConfigurationError(
                 "add_livehub_model(%s): pyramid_livehub is not set up; call "
                 "config.include('pyramid_livehub') before adding live models"
@@ -204,7 +203,10 @@ def add_livehub_model(config, model, topic=None, fields=None, serializer=None, a
         live = publish_model_changes(model, get_publisher, topic=topic, fields=fields,
                                      serializer=serializer, actions=actions,
                                      topic_prefix=settings['model_topic_prefix'])
-        models = registry.__dict__.setdefault('livehub_models', [])
+        models = registry.queryUtility(ILiveModels)
+        if models is None:
+            models = []
+            registry.registerUtility(models, ILiveModels)
         models.append(live)
 
     # Check what can be checked now, so that a typo points at the caller's line.

@@ -7,6 +7,9 @@ import datetime
 import logging
 import numbers
 
+from pyramid_livehub.patterns import ONE, parse_pattern, subscription_matches
+from pyramid_livehub.uri import topic_error
+
 CONSUMER_GROUP = 'pyramid_livehub.consumer'
 PRODUCER_GROUP = 'pyramid_livehub.producer'
 
@@ -97,32 +100,26 @@ class PollingProducer(Plugin):
         raise NotImplementedError('%s must implement poll(self)' % type(self).__name__)
 
 
-# -- topic patterns ----------------------------------------------------------------
+# -- topic patterns (the language of pyramid_livehub.patterns) ----------------------
 
 def subscription_for(pattern):
     """``(uri, match)`` of the WAMP subscription for a consumer topic pattern.
+
+    ``*`` is one component, ``**`` (last) one or more; see
+    :mod:`pyramid_livehub.patterns`.
 
     >>> subscription_for('app.*.created')
     ('app..created', 'wildcard')
     >>> subscription_for('app.orders.**')
     ('app.orders.', 'prefix')
     """
-    from pyramid_livehub.uri import topic_error
     if not isinstance(pattern, str) or not pattern:
         raise ValueError('a consumer topic is a non-empty str, got %r' % (pattern,))
-    parts = pattern.split('.')
-    if parts[-1] == '**':
-        if len(parts) < 2 or '**' in parts[:-1] or '*' in parts[:-1]:
-            raise ValueError('%r: "**" may only end a pattern, after a fixed start '
-                             '(e.g. "app.orders.**")' % pattern)
-        uri, match = '.'.join(parts[:-1]) + '.', 'prefix'
-        reason = topic_error(uri[:-1])
-    else:
-        if '**' in parts:
-            raise ValueError('%r: "**" may only be the last component' % pattern)
-        uri = '.'.join('' if part == '*' else part for part in parts)
-        match = 'wildcard' if '' in uri.split('.') else 'exact'
-        reason = topic_error(uri, allow_empty_components=(match == 'wildcard'))
+    # WAMP's own wildcard spelling: an empty component is "*"
+    spelled = '.'.join(part or ONE for part in pattern.split('.'))
+    uri, match = parse_pattern(spelled).subscription()
+    reason = topic_error(uri.rstrip('.') if match == 'prefix' else uri,
+                         allow_empty_components=(match == 'wildcard'))
     if reason:
         raise ValueError('%r is not a valid consumer topic: %s' % (pattern, reason))
     return uri, match
@@ -130,12 +127,7 @@ def subscription_for(pattern):
 
 def topic_matches(uri, match, topic):
     """True if ``topic`` matches the WAMP subscription ``(uri, match)``, as the router decides."""
-    if match == 'exact':
-        return topic == uri
-    if match == 'prefix':
-        return topic.startswith(uri)
-    pattern, parts = uri.split('.'), topic.split('.')
-    return len(pattern) == len(parts) and all(p in ('', t) for p, t in zip(pattern, parts))
+    return subscription_matches(uri, match, topic)
 
 
 def consumer_topics(consumer_class):

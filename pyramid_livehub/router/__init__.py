@@ -8,8 +8,9 @@ What runs where:
   tests); nothing here imports Twisted.
 * **The router worker** (crossbar's ``router`` process): the realm, its roles,
   the WebSocket transport for browsers and the rawsocket transport for the
-  backend, and, when ``livehub.auth`` is on, :mod:`.auth` (the ticket
-  authenticator and the topic-rule authorizer, embedded components).
+  backend, and, when ``livehub.auth`` is on, :mod:`.auth_component` (the
+  ticket authenticator and the topic-rule authorizer, an embedded component;
+  :mod:`.auth` renders its config and holds the pure authorizer).
 * **The container worker** (crossbar's ``container`` process, started only
   when bridges or plugins are configured): the broker bridges in
   :mod:`.bridges` (AMQP, MQTT, ZeroMQ, STOMP) and the consumer/producer host
@@ -17,7 +18,7 @@ What runs where:
   (:class:`.component.LivehubComponent`) that log in with the backend
   identity over rawsocket.
 
-Modules that import Twisted (:mod:`.component`, :mod:`.bridges.base`, each
-broker module, :mod:`.plugins.host`) are imported only inside crossbar's
+Modules that import Twisted (:mod:`.component`, :mod:`.auth_component`,
+:mod:`.bridges.base`, each broker module, :mod:`.plugins.host`) are imported only inside crossbar's
 workers, never in the web process: txaio picks one framework per process.
 """

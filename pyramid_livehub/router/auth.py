@@ -19,6 +19,10 @@ TCP_NODELAY in crossbar) Nagle and delayed ACKs added ~40 ms to each; and
 auth then does not depend on the container's connection.  Both procedures
 are pure and fast (an HMAC, a few comparisons), so the router never waits.
 
+:class:`~pyramid_livehub.router.auth_component.LivehubAuthComponent` (Twisted,
+in its own module so that rendering the node config never imports Twisted)
+registers them; this module holds the pure parts.
+
 :func:`patch_node` (``auth_components.patch_node``) switches the browser
 WebSocket to ``ticket`` + ``anonymous`` auth, hands those roles to the
 authorizer, adds the component, and always applies the hardening options
@@ -29,8 +33,8 @@ WAMP-CRA identity.
 import collections
 import time
 
-from pyramid_livehub.security import TicketError, parse_grants, parse_rules, rules_allow, verify_ticket
-from pyramid_livehub.security.settings import check_security_settings
+from pyramid_livehub.security import parse_grants, parse_rules, rules_allow
+from pyramid_livehub.security.settings import AUTH_COMPONENT_KEYS
 
 AUTHENTICATE = 'livehub.auth.authenticate'
 AUTHORIZE = 'livehub.auth.authorize'
@@ -41,13 +45,16 @@ BROWSER_ROLES = ('anonymous', 'user')
 #: Log line that says the component is ready (tests wait for it).
 READY_MESSAGE = 'livehub auth: ticket authenticator and topic authorizer ready'
 
+#: What crossbar loads: the Twisted part lives in its own module, imported only
+#: inside the router worker.
+AUTH_COMPONENT_CLASS = 'pyramid_livehub.router.auth_component.LivehubAuthComponent'
+
 #: Seconds an allowed-but-unconfirmed subscription counts against the limit.
 PENDING_SECONDS = 5.0
 
 
 def auth_components(settings):
-    """Container components for auth: none (see :func:`patch_node`), but checks the settings."""
-    check_security_settings(settings)
+    """Container components for auth: none (the component is embedded, see :func:`patch_node`)."""
     return []
 
 
@@ -56,10 +63,10 @@ def router_component(settings):
     return {
         'type': 'class',
         'id': 'livehub_auth',
-        'classname': 'pyramid_livehub.router.auth.LivehubAuthComponent',
+        'classname': AUTH_COMPONENT_CLASS,
         'realm': settings['realm'],
         'role': 'backend',
-        'extra': {'settings': settings.for_router()},
+        'extra': {'settings': settings.subset(AUTH_COMPONENT_KEYS)},
     }
 
 
@@ -110,7 +117,6 @@ def patch_node(node, settings):
     })
     if not settings.get('auth'):
         return
-    check_security_settings(settings)
     websocket['auth'] = {
         # called from the realm's trusted service session (crossbar's default)
         'ticket': {'type': 'dynamic', 'authenticator': AUTHENTICATE},
@@ -205,85 +211,3 @@ class TopicAuthorizer:
         """Meta event: the session is gone."""
         self.subscriptions.pop(session_id, None)
         self.pending.pop(session_id, None)
-
-
-def _peer(details):
-    transport = (details or {}).get('transport') or {}
-    return transport.get('peer') or '?'
-
-
-def _cookie_header(details):
-    transport = (details or {}).get('transport') or {}
-    headers = transport.get('http_headers_received') or {}
-    for key, value in headers.items():
-        if str(key).lower() == 'cookie':
-            return value
-    return None
-
-
-def _component_class():
-    # Imported lazily: autobahn's Twisted flavour is only needed inside crossbar.
-    from autobahn.wamp.exception import ApplicationError
-    from twisted.internet.defer import inlineCallbacks
-
-    from pyramid_livehub.router.component import LivehubComponent
-
-    class LivehubAuthComponent(LivehubComponent):
-        """Registers the ticket authenticator and the topic authorizer (see module doc)."""
-
-        @inlineCallbacks
-        def onJoin(self, details):
-            self.authorizer = TopicAuthorizer(self.settings)
-            yield self.subscribe(self.authorizer.subscribed, 'wamp.subscription.on_subscribe')
-            yield self.subscribe(self.authorizer.unsubscribed, 'wamp.subscription.on_unsubscribe')
-            yield self.subscribe(self.authorizer.left, 'wamp.session.on_leave')
-            yield self.register(self.authenticate, AUTHENTICATE)
-            yield self.register(self.authorize, AUTHORIZE)
-            self.log.info(READY_MESSAGE)
-
-        def authenticate(self, realm, authid, details):
-            """WAMP-Ticket: accept a valid ticket as its authid and role, else refuse."""
-            details = details if isinstance(details, dict) else {}
-            try:
-                claims = verify_ticket(
-                    self.settings['ticket_secret'], details.get('ticket'), realm, authid,
-                    cookie_header=_cookie_header(details),
-                    cookie_name=self.settings.get('ticket_cookie') or None)
-                if claims.role not in BROWSER_ROLES:
-                    raise TicketError('ticket names role %r; browsers may only be %s'
-                                      % (claims.role, ' or '.join(BROWSER_ROLES)))
-            except TicketError as exc:
-                self.log.warn('livehub auth: refused ticket from {peer} (authid {authid!r}): '
-                              '{reason}', peer=_peer(details), authid=authid, reason=exc.reason)
-                raise ApplicationError('livehub.error.ticket_refused', exc.reason)
-            self.log.info('livehub auth: accepted ticket of {authid!r} from {peer}',
-                          authid=claims.authid, peer=_peer(details))
-            # 'extra' is always set, so the client's own HELLO authextra never counts
-            return {'authid': claims.authid, 'role': claims.role,
-                    'extra': {'principals': claims.principals, 'expires': claims.expires,
-                              'grants': claims.grants}}
-
-        def authorize(self, session, uri, action, options=None):
-            """Dynamic authorizer: ``{'allow': bool}`` from the topic rules, never cached."""
-            session = session if isinstance(session, dict) else {}
-            allowed, reason = self.authorizer.decide(session, uri, action, options)
-            if not allowed:
-                self.log.info('livehub auth: refused {action} {uri!r} for session {session} '
-                              '(role {role}, authid {authid!r}): {reason}', action=action,
-                              uri=uri, session=session.get('session'),
-                              role=session.get('authrole'), authid=session.get('authid'),
-                              reason=reason)
-            # never cached: the answer depends on the authid and the subscription count
-            return {'allow': allowed, 'disclose': False, 'cache': False}
-
-    return LivehubAuthComponent
-
-
-def __getattr__(name):
-    # ``pyramid_livehub.router.auth.LivehubAuthComponent`` for crossbar's
-    # classname without importing Twisted when only the config is rendered.
-    if name == 'LivehubAuthComponent':
-        cls = _component_class()
-        globals()[name] = cls
-        return cls
-    raise AttributeError(name)

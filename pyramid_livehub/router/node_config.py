@@ -17,21 +17,27 @@ The node has:
   producers, authenticators) that the settings enable, if any.
 
 Feature modules contribute components through :data:`COMPONENT_PROVIDERS`:
-each is ``'module:function'`` with ``function(settings) -> [component, ...]``
-where a component is ``{'classname': 'pkg.mod.Class', 'extra': {...}}``.
-They may also contribute realm roles and transport auth through the optional
-``function.patch_node(node, settings)`` hook.
+each is ``function(settings) -> [component, ...]`` where a component is
+``{'classname': 'pkg.mod.Class', 'extra': {...}}``.  They may also contribute
+realm roles and transport auth through the optional
+``function.patch_node(node, settings)`` hook.  Each component gets only the
+settings it uses (:func:`component_settings`).  None of these modules
+imports Twisted.
 """
 from urllib.parse import urlsplit
 
-from pyramid_livehub.settings import import_optional
+from pyramid_livehub.plugins.settings import PLUGIN_HOST_KEYS
+from pyramid_livehub.router.auth import auth_components
+from pyramid_livehub.router.bridges import bridge_components
+from pyramid_livehub.router.bridges.settings import bridge_keys
+from pyramid_livehub.router.plugins import plugin_components
+from pyramid_livehub.settings import JOIN_KEYS
 
-#: Where router components come from (missing modules are skipped).
-COMPONENT_PROVIDERS = [
-    'pyramid_livehub.router.bridges:bridge_components',
-    'pyramid_livehub.router.plugins:plugin_components',
-    'pyramid_livehub.router.auth:auth_components',
-]
+#: Where router components come from.
+COMPONENT_PROVIDERS = [bridge_components, plugin_components, auth_components]
+
+#: Class of the plugin host (it gets :data:`PLUGIN_HOST_KEYS`).
+PLUGIN_HOST_CLASS = 'pyramid_livehub.router.plugins.host.PluginHost'
 
 ALL_ACTIONS = {'call': True, 'register': True, 'publish': True, 'subscribe': True}
 
@@ -77,38 +83,44 @@ def connect_transport(settings):
             'serializers': [COMPONENT_SERIALIZER]}
 
 
-def _component_providers():
-    for spec in COMPONENT_PROVIDERS:
-        module_name, func_name = spec.split(':')
-        module = import_optional(module_name)
-        if module is not None:
-            yield getattr(module, func_name)
+def component_settings(settings, component):
+    """The subset of ``settings`` one container component gets (crossbar ``extra``).
 
-
-def render_node_config(settings):
-    """Return the Crossbar node configuration (a JSON-ready dict).
-
-    ``settings`` is a parsed :class:`~pyramid_livehub.settings.LivehubSettings`.
+    Every component joins with :data:`~pyramid_livehub.settings.JOIN_KEYS`;
+    a bridge gets its own keys and the shared bridge keys (no ticket secret,
+    no other bridge's password), the plugin host its own and a few app-wide
+    ones.
     """
-    backend_url = settings['router_url']
-    browser_url = settings['browser_url']
-    backend_scheme = urlsplit(backend_url).scheme
-    ws_path = urlsplit(browser_url).path.strip('/') or 'ws'
-    backend_auth = {
-        'wampcra': {
-            'type': 'static',
-            'users': {
-                settings['backend_authid']: {
-                    'secret': settings['backend_secret'],
-                    'role': 'backend',
-                },
-            },
-        },
+    bridge = component.get('extra', {}).get('bridge')
+    if bridge is not None:
+        return settings.subset(JOIN_KEYS + bridge_keys(bridge))
+    if component['classname'] == PLUGIN_HOST_CLASS:
+        return settings.subset(JOIN_KEYS + PLUGIN_HOST_KEYS)
+    raise ValueError('no settings subset for router component %r' % component['classname'])
+
+
+def backend_transport(settings):
+    """The backend's rawsocket (or WebSocket) transport, with WAMP-CRA for the backend identity."""
+    url = settings['router_url']
+    return {
+        'type': 'rawsocket' if urlsplit(url).scheme in ('rs', 'rss') else 'websocket',
+        'id': 'backend',
+        'endpoint': listen_endpoint(url),
+        'serializers': ['json', 'msgpack', 'cbor'],
+        'auth': {'wampcra': {'type': 'static', 'users': {
+            settings['backend_authid']: {'secret': settings['backend_secret'], 'role': 'backend'},
+        }}},
     }
-    browser_transport = {
+
+
+def browser_transport(settings):
+    """The browsers' web transport: the WebSocket at ``livehub.browser_url``'s path."""
+    url = settings['browser_url']
+    ws_path = urlsplit(url).path.strip('/') or 'ws'
+    return {
         'type': 'web',
         'id': 'browsers',
-        'endpoint': listen_endpoint(browser_url),
+        'endpoint': listen_endpoint(url),
         'paths': {
             # No "/" path: it would swallow the WebSocket path.
             ws_path: {
@@ -123,14 +135,11 @@ def render_node_config(settings):
             'info': {'type': 'nodeinfo'},
         },
     }
-    backend_transport = {
-        'type': 'rawsocket' if backend_scheme in ('rs', 'rss') else 'websocket',
-        'id': 'backend',
-        'endpoint': listen_endpoint(backend_url),
-        'serializers': ['json', 'msgpack', 'cbor'],
-        'auth': backend_auth,
-    }
-    realm = {
+
+
+def realm_config(settings):
+    """The realm and its two roles, ``anonymous`` (browsers) and ``backend``."""
+    return {
         'name': settings['realm'],
         'roles': [
             # Browsers subscribe; per-user topics and the meta API stay closed
@@ -144,39 +153,51 @@ def render_node_config(settings):
              'permissions': [_permission('', **ALL_ACTIONS)]},
         ],
     }
+
+
+def container_worker(settings, components):
+    """The container worker that runs ``components`` (bridges, plugin host)."""
+    transport = connect_transport(settings)
+    return {
+        'type': 'container',
+        'id': 'components',
+        'options': {'shutdown': 'shutdown-manual'},
+        'components': [
+            {
+                'type': 'class',
+                'id': component.get('id', component['classname'].rsplit('.', 1)[-1].lower()),
+                'classname': component['classname'],
+                'realm': settings['realm'],
+                'transport': transport,
+                'extra': dict(component.get('extra', {}),
+                              settings=component_settings(settings, component)),
+            }
+            for component in components
+        ],
+    }
+
+
+def render_node_config(settings):
+    """Return the Crossbar node configuration (a JSON-ready dict).
+
+    ``settings`` is a parsed :class:`~pyramid_livehub.settings.LivehubSettings`.
+    """
     node = {
         'version': 2,
         'controller': {},
         'workers': [{
             'type': 'router',
             'id': 'router',
-            'realms': [realm],
-            'transports': [browser_transport, backend_transport],
+            'realms': [realm_config(settings)],
+            'transports': [browser_transport(settings), backend_transport(settings)],
         }],
     }
     components = []
-    for provider in _component_providers():
+    for provider in COMPONENT_PROVIDERS:
         components.extend(provider(settings))
         patch = getattr(provider, 'patch_node', None)
         if patch is not None:
             patch(node, settings)
     if components:
-        transport = connect_transport(settings)
-        extra_settings = settings.for_router()
-        node['workers'].append({
-            'type': 'container',
-            'id': 'components',
-            'options': {'shutdown': 'shutdown-manual'},
-            'components': [
-                {
-                    'type': 'class',
-                    'id': component.get('id', component['classname'].rsplit('.', 1)[-1].lower()),
-                    'classname': component['classname'],
-                    'realm': settings['realm'],
-                    'transport': transport,
-                    'extra': dict(component.get('extra', {}), settings=extra_settings),
-                }
-                for component in components
-            ],
-        })
+        node['workers'].append(container_worker(settings, components))
     return node

@@ -3,64 +3,48 @@
 A rule list is patterns evaluated in order, the last matching one wins (like
 .gitignore)::
 
-    demo.* app.* !app.user.* app.user.{authid}.*
+    demo.** app.** !app.user.** app.user.{authid}.**
 
-``*`` as the last component matches one or more components, elsewhere it
-matches exactly one; ``!`` refuses; ``{authid}`` is the session's own authid
-and only ever matches for a ticket-authenticated session.  Prefix and
-wildcard subscriptions are allowed only when *every* topic they could
-receive is allowed (:func:`rules_allow`).
+Patterns are those of :mod:`pyramid_livehub.patterns`: ``*`` is exactly one
+component, ``**`` (last) one or more, ``{authid}`` is the session's own
+authid and only ever matches for a ticket-authenticated session; ``!``
+refuses.  A trailing ``*`` (which used to mean one or more) is refused with
+the new spelling.  Prefix and wildcard subscriptions are allowed only when
+*every* topic they could receive is allowed (:func:`rules_allow`).
 """
-import re
+from pyramid_livehub.patterns import AUTHID
+from pyramid_livehub.patterns import ONE as PATTERN_ONE
+from pyramid_livehub.patterns import parse_rule_pattern
 
-
-ONE = object()          # a pattern component: exactly one URI component
-
-_RULE_COMPONENT = re.compile(r'^(\*|\{authid\}|[^\s.#*{}!]+)$')
+ONE = object()          # a subscription/rule component: exactly one URI component
 
 
 class TopicRule:
-    """One parsed pattern such as ``!app.user.*`` or ``app.user.{authid}.*``."""
+    """One parsed rule such as ``!app.user.**`` or ``app.user.{authid}.**``."""
 
-    def __init__(self, text):
+    def __init__(self, text, setting=None):
         self.text = text
-        pattern = text[1:] if text.startswith('!') else text
         self.allow = not text.startswith('!')
-        if not pattern:
-            raise ValueError('empty pattern %r' % text)
-        components = pattern.split('.')
-        for component in components:
-            if not _RULE_COMPONENT.match(component):
-                raise ValueError('bad pattern %r: component %r (use words, "*" or "{authid}", '
-                                 'e.g. app.user.{authid}.*)' % (text, component))
-        self.tail = components[-1] == '*'      # matches one or more components
-        if self.tail:
-            components = components[:-1]
-        self.components = components
-        self.per_user = '{authid}' in components
+        self.pattern = parse_rule_pattern(text if self.allow else text[1:], setting=setting)
+        self.tail = self.pattern.rest          # matches one or more further components
+        self.components = list(self.pattern.components)
+        self.per_user = AUTHID in self.components
 
     def resolve(self, authid):
         """Components with ``{authid}`` substituted; ``None`` if it cannot apply."""
-        resolved = []
-        for component in self.components:
-            if component == '{authid}':
-                if authid is None:
-                    return None
-                resolved.append(authid)
-            elif component == '*':
-                resolved.append(ONE)
-            else:
-                resolved.append(component)
-        return resolved
+        resolved = self.pattern.resolve(authid)
+        if resolved is None:
+            return None
+        return [ONE if component == PATTERN_ONE else component for component in resolved]
 
     def __repr__(self):
         return '<TopicRule %s>' % self.text
 
 
-def parse_rules(value):
+def parse_rules(value, setting=None):
     """Parse a space/newline separated rule list into :class:`TopicRule` objects."""
     words = value.split() if isinstance(value, str) else list(value)
-    return [TopicRule(word) for word in words]
+    return [TopicRule(word, setting=setting) for word in words]
 
 
 def parse_grants(value):
@@ -150,8 +134,6 @@ def rules_allow(rules, uri, match='exact', authid=None):
     ``None`` (then ``{authid}`` rules never match).  Conservative: when a
     refusing rule overlaps part of the set, the whole request is refused.
     """
-    if authid is not None and not re.match(r'^[^\s.#*{}!]+$', authid):
-        authid = None   # an authid that is not one URI component never matches
     topics = topic_set(uri, match)
     allowed = False
     for rule in rules:

@@ -8,23 +8,23 @@ from pyramid.exceptions import ConfigurationError
 
 from pyramid_livehub.security.rules import parse_rules
 from pyramid_livehub.security.tickets import MIN_SECRET_LENGTH
-from pyramid_livehub.settings import Setting, as_bool, as_int, as_list, as_text
+from pyramid_livehub._parse import Setting, as_bool, as_int, as_list, as_text
 
 
 def as_rules(value):
     """Topic rule list (validated), kept as a list of pattern strings."""
-    words = value.split() if isinstance(value, str) else [str(v) for v in (value or [])]
+    words = as_list(value)
     parse_rules(words)
     return words
 
 
 def as_permission_grants(value):
-    """``pattern=permission`` pairs, e.g. ``app.staff.*=view_staff``."""
+    """``pattern=permission`` pairs, e.g. ``app.staff.**=view_staff``."""
     pairs = []
     for word in as_list(value):
         pattern, sep, permission = word.rpartition('=')
         if not sep or not pattern or not permission:
-            raise ValueError('%r is not pattern=permission (e.g. app.staff.*=view_staff)' % word)
+            raise ValueError('%r is not pattern=permission (e.g. app.staff.**=view_staff)' % word)
         rule = parse_rules([pattern])[0]
         if not rule.allow:
             raise ValueError('%r: a granted pattern cannot start with "!"' % word)
@@ -55,21 +55,21 @@ SETTINGS = [
     Setting('ticket_cookie', '', as_text(),
             'Name of the session cookie (e.g. `auth_tkt`) a ticket is bound to; the router then '
             'only accepts the ticket on a WebSocket that carries the same cookie. Empty: no binding.'),
-    Setting('subscribe_anonymous', 'demo.* app.* !app.user.*', as_rules,
+    Setting('subscribe_anonymous', 'demo.** app.** !app.user.**', as_rules,
             'Topic rules: what anonymous browsers may subscribe to (last matching pattern wins, '
-            '`!` refuses).'),
-    Setting('subscribe_user', 'demo.* app.* !app.user.* app.user.{authid}.*', as_rules,
+            '`!` refuses; `*` one component, `**` one or more at the end).'),
+    Setting('subscribe_user', 'demo.** app.** !app.user.** app.user.{authid}.**', as_rules,
             'Topic rules: what logged-in browsers may subscribe to; `{authid}` is their own id.'),
     Setting('subscribe_permissions', '', as_permission_grants,
             'Let the app decide with Pyramid permissions: `pattern=permission` pairs, e.g. '
-            '`app.staff.*=view_staff`; a user whose ticket request passes '
+            '`app.staff.**=view_staff`; a user whose ticket request passes '
             '`request.has_permission(permission)` may also subscribe to `pattern` (put into the '
             'signed ticket; it overrides `!` rules).'),
     Setting('publish_anonymous', '', as_rules,
             'Topic rules: what anonymous browsers may publish (default: nothing).'),
     Setting('publish_user', '', as_rules,
             'Topic rules: what logged-in browsers may publish (default: nothing), e.g. '
-            '`client.chat.*`.'),
+            '`client.chat.**`.'),
     Setting('call_anonymous', '', as_rules,
             'Procedure rules: what anonymous browsers may call (default: nothing).'),
     Setting('call_user', '', as_rules,
@@ -104,3 +104,8 @@ def check_security_settings(settings):
         raise ConfigurationError(
             'livehub.ticket_secret must differ from livehub.backend_secret: anyone who can '
             'sign tickets must not also be able to log in as the backend')
+
+
+#: What the router's auth component gets: its rows and the keys it joins with
+#: (it is embedded in the router, so no backend secret and no broker keys).
+AUTH_COMPONENT_KEYS = [s.name for s in SETTINGS] + ['realm', 'backend_authid']

@@ -117,6 +117,25 @@ def verify_ticket(secret, ticket, realm, authid=None, cookie_header=None, cookie
     """
     if not secret:
         raise TicketError('the router has no ticket secret (livehub.ticket_secret)')
+    body = _signed_body(secret, ticket)
+    claims = _decode_claims(body)
+    now = time.time() if now is None else now
+    if claims.realm != realm:
+        raise TicketError('ticket is for realm %r, not %r' % (claims.realm, realm))
+    if now >= claims.expires:
+        raise TicketError('ticket expired %d s ago (fetch a fresh one before connecting)'
+                          % (now - claims.expires + 1))
+    if authid not in (None, '') and authid != claims.authid:
+        raise TicketError('ticket is for authid %r, but the client claimed %r'
+                          % (claims.authid, authid))
+    if cookie_name and claims.cookie is not None:
+        _check_cookie(claims.cookie, cookie_header, cookie_name)
+    return TicketClaims(claims.authid, claims.role, claims.principals, claims.realm,
+                        claims.expires, claims.grants)
+
+
+def _signed_body(secret, ticket):
+    """The claims part of a well-formed ticket whose signature is right."""
     if not isinstance(ticket, str) or not ticket.strip():
         raise TicketError('empty ticket')
     if len(ticket) > MAX_TICKET_LENGTH:
@@ -137,35 +156,37 @@ def verify_ticket(secret, ticket, realm, authid=None, cookie_header=None, cookie
     if not hmac.compare_digest(given, expected):
         raise TicketError('bad signature: the ticket was forged, altered or signed with '
                           'another livehub.ticket_secret')
+    return body
+
+
+#: Claims as decoded, with the cookie binding (not part of :class:`TicketClaims`).
+_Decoded = collections.namedtuple('_Decoded', 'authid role principals realm expires grants cookie')
+
+
+def _decode_claims(body):
+    """The typed claims of a signed body; :class:`TicketError` when they are not what we sign."""
     try:
         claims = json.loads(_b64decode(body).decode('utf8'))
     except (binascii.Error, ValueError, UnicodeError):
         raise TicketError('malformed ticket: claims are not base64url JSON') from None
     if not isinstance(claims, dict):
         raise TicketError('malformed ticket: claims are not an object')
-    subject, role, expires = claims.get('sub'), claims.get('role'), claims.get('exp')
-    ticket_realm, principals = claims.get('realm'), claims.get('prn', [])
-    grants = claims.get('grt', [])
-    if not isinstance(subject, str) or not subject or not isinstance(role, str) \
-            or not isinstance(expires, int) or not isinstance(principals, list) \
-            or not isinstance(grants, list):
+    decoded = _Decoded(claims.get('sub'), claims.get('role'), claims.get('prn', []),
+                       claims.get('realm'), claims.get('exp'), claims.get('grt', []),
+                       claims.get('ck'))
+    if not isinstance(decoded.authid, str) or not decoded.authid \
+            or not isinstance(decoded.role, str) or not isinstance(decoded.expires, int) \
+            or not isinstance(decoded.principals, list) or not isinstance(decoded.grants, list):
         raise TicketError('malformed ticket: missing or mistyped claims')
-    if ticket_realm != realm:
-        raise TicketError('ticket is for realm %r, not %r' % (ticket_realm, realm))
-    now = time.time() if now is None else now
-    if now >= expires:
-        raise TicketError('ticket expired %d s ago (fetch a fresh one before connecting)'
-                          % (now - expires + 1))
-    if authid not in (None, '') and authid != subject:
-        raise TicketError('ticket is for authid %r, but the client claimed %r' % (subject, authid))
-    bound = claims.get('ck')
-    if cookie_name and bound is not None:
-        value = cookie_from_header(cookie_header, cookie_name)
-        if value is None:
-            raise TicketError('ticket is bound to the %r cookie, which the WebSocket '
-                              'handshake did not carry' % cookie_name)
-        if not hmac.compare_digest(cookie_binding(value), str(bound)):
-            raise TicketError('ticket is bound to another %r cookie (another session)'
-                              % cookie_name)
-    return TicketClaims(subject, role, [str(p) for p in principals], ticket_realm, expires,
-                        [str(g) for g in grants])
+    return decoded._replace(principals=[str(p) for p in decoded.principals],
+                            grants=[str(g) for g in decoded.grants])
+
+
+def _check_cookie(bound, cookie_header, cookie_name):
+    """A ticket bound to a cookie is only valid with that cookie's value."""
+    value = cookie_from_header(cookie_header, cookie_name)
+    if value is None:
+        raise TicketError('ticket is bound to the %r cookie, which the WebSocket '
+                          'handshake did not carry' % cookie_name)
+    if not hmac.compare_digest(cookie_binding(value), str(bound)):
+        raise TicketError('ticket is bound to another %r cookie (another session)' % cookie_name)

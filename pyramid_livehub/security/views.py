@@ -13,9 +13,10 @@ bound to the session cookie (``livehub.ticket_cookie``).
 """
 from urllib.parse import urlsplit
 
-from pyramid_livehub import add_setup_hook
+from pyramid.config import PHASE1_CONFIG
+
+from pyramid_livehub.interfaces import ILivehubSettings
 from pyramid_livehub.security.tickets import issue_ticket
-from pyramid_livehub.security.settings import check_security_settings
 from pyramid_livehub.views import add_client_config
 
 #: Most principals copied into a ticket (keeps tickets small).
@@ -28,20 +29,22 @@ MAX_AUTHID_LENGTH = 255
 def includeme(config):
     """Register the ticket view and the ``auth`` key of ``config.json`` (when auth is on).
 
-    Safe to include more than once (``pyramid_livehub`` may include it too).
+    Included by ``pyramid_livehub``; its action runs after pyramid_livehub's
+    own (same order, registered later), when the parsed settings are there.
+    The discriminator makes a second include a no-op.
     """
-    if config.registry.__dict__.get('livehub_security_views_included'):
-        return
-    config.registry.livehub_security_views_included = True
-    add_setup_hook(config, setup_ticket_view)
+    config.action(('pyramid_livehub', 'ticket-view'), lambda: setup_ticket_view(config),
+                  order=PHASE1_CONFIG)
 
 
-def setup_ticket_view(config, settings):
-    """Setup hook: check the secret and add the view (only with ``livehub.auth`` on)."""
-    if not settings.get('auth'):
+def setup_ticket_view(config):
+    """Add the view and its ``config.json`` key (only with ``livehub.auth`` on).
+
+    The settings were checked by ``parse_settings`` (ticket secret and all).
+    """
+    settings = config.registry.getUtility(ILivehubSettings)
+    if not settings['auth']:
         return
-    check_security_settings(settings)
-    config.registry.livehub_security_settings = settings
     config.add_route('livehub.ticket', settings['route_prefix'] + '/ticket')
     config.add_view(ticket_view, route_name='livehub.ticket', renderer='json')
     add_client_config(config, auth_client_config)
@@ -98,7 +101,7 @@ def _security_policy_interface():
 
 def ticket_view(request):
     """Issue a ticket for the logged-in user (see module docstring)."""
-    settings = request.registry.livehub_security_settings
+    settings = request.registry.getUtility(ILivehubSettings)
     response = request.response
     response.headers['Cache-Control'] = 'no-store'
     response.headers['X-Content-Type-Options'] = 'nosniff'

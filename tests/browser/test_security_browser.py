@@ -71,7 +71,7 @@ def secure_app(tmp_path_factory):
     raw = router_settings(**{
         'livehub.auth': 'true',
         'livehub.ticket_secret': SECRET,
-        'livehub.publish_user': 'client.*',
+        'livehub.publish_user': 'client.**',
         'livehub.ticket_cookie': 'auth_tkt',
     })
     node = RouterProcess(parse_settings(raw), str(tmp_path_factory.mktemp('secure-browser')))

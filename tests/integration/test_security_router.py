@@ -46,7 +46,7 @@ def secure_node(tmp_path_factory):
     raw = router_settings(**{
         'livehub.auth': 'true',
         'livehub.ticket_secret': SECRET,
-        'livehub.publish_user': 'client.*',
+        'livehub.publish_user': 'client.**',
         'livehub.max_subscriptions': '5',
         'livehub.max_message_size': '2048',
         'livehub.allowed_origins': 'http://127.0.0.1:* http://good.example',
@@ -221,7 +221,7 @@ def test_grants_in_the_ticket_open_extra_topics_for_that_user_only(secure_node):
         from autobahn.wamp.exception import ApplicationError
         settings = secure_node.settings
         dana = await join_as_browser(settings.browser_url, settings.realm, 'dana',
-                                     ticket_for(secure_node, 'dana', grants=['admin.*']))
+                                     ticket_for(secure_node, 'dana', grants=['admin.**']))
         await dana.subscribe(lambda *a: None, 'admin.reports')
         dana.leave()
         erin = await join_as_browser(settings.browser_url, settings.realm, 'erin',
@@ -244,7 +244,7 @@ def test_anonymous_client_cannot_grant_itself_topics_with_authextra(secure_node)
         class Sneaky(ApplicationSession):
             def onConnect(self):
                 self.join(settings.realm, authmethods=['anonymous'], authid='dana',
-                          authextra={'grants': ['admin.*', 'app.user.*']})
+                          authextra={'grants': ['admin.**', 'app.user.**']})
 
             def onJoin(self, details):
                 joined.set_result(self)

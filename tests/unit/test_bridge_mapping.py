@@ -182,7 +182,8 @@ def test_every_bridge_class_in_the_table_exists():
 def test_rendering_a_config_with_every_bridge_does_not_import_twisted():
     code = ('import sys\nfrom pyramid_livehub.settings import parse_settings\n'
             'from pyramid_livehub.router.bridges import bridge_components\n'
-            'bridge_components(parse_settings({"livehub.bridges": "amqp mqtt zmq stomp"}))\n'
+            'bridge_components(parse_settings({"livehub.bridges": "amqp mqtt zmq stomp", '
+            '"livehub.zmq_subscribe_endpoints": "tcp://127.0.0.1:6543"}))\n'
             'assert not [m for m in sys.modules if m.startswith("twisted")]\n')
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                             timeout=60)

@@ -33,18 +33,54 @@ def test_router_components_connect_with_msgpack_whatever_the_publisher_uses():
         assert 'msgpack' in backend['serializers']
 
 
+#: Settings that turn on every router component (bridges, plugin host, auth).
+EVERYTHING_ON = {
+    'livehub.bridges': 'amqp, mqtt zmq stomp',
+    'livehub.zmq_subscribe_endpoints': 'tcp://127.0.0.1:6543',
+    'livehub.consumers': 'livehub_plugin_fixture:Recorder',
+    'livehub.auth': 'true',
+    'livehub.ticket_secret': 'ticket-secret-0123456789-abcdefghijklmnop',
+    'livehub.backend_secret': 'backend-secret-0123456789',
+    'livehub.mqtt_password': 'mqtt-password',
+    'livehub.amqp_broker': 'amqp://user:amqp-password@127.0.0.1:5672/%2F',
+}
+
+
+def test_each_router_component_gets_only_the_settings_it_uses():
+    node = render_node_config(parse_settings(EVERYTHING_ON))
+    router, container = node['workers']
+    (auth,) = router['components']
+    auth_settings = auth['extra']['settings']
+    assert auth_settings['ticket_secret'] == EVERYTHING_ON['livehub.ticket_secret']
+    assert 'backend_secret' not in auth_settings
+    assert not [k for k in auth_settings if k.startswith(('amqp_', 'mqtt_', 'zmq_', 'stomp_'))]
+    components = {c['id']: c['extra']['settings'] for c in container['components']}
+    assert set(components) == {'bridge-amqp', 'bridge-mqtt', 'bridge-zmq', 'bridge-stomp', 'plugins'}
+    for component_id, settings in components.items():
+        # every container component joins with WAMP-CRA as the backend
+        assert settings['backend_secret'] == EVERYTHING_ON['livehub.backend_secret']
+        assert 'ticket_secret' not in settings, component_id
+        own = component_id.replace('bridge-', '')
+        others = [k for k in settings if k.split('_')[0] in ('amqp', 'mqtt', 'zmq', 'stomp')
+                  and k.split('_')[0] != own]
+        assert others == [], (component_id, others)
+    assert components['bridge-mqtt']['mqtt_password'] == 'mqtt-password'
+    assert 'amqp_broker' not in components['bridge-mqtt']
+    assert components['plugins']['consumers'] == ['livehub_plugin_fixture:Recorder']
+
+
 def test_rendering_the_config_never_imports_twisted():
     # The web process renders the config (livehub router, tests) and runs the
     # asyncio publisher; txaio cannot switch framework once Twisted is chosen.
     code = (
         'import sys, json\n'
-        'from pyramid_livehub.router.node_config import render_node_config, COMPONENT_PROVIDERS\n'
-        'from pyramid_livehub.router.node_config import _component_providers\n'
+        'import pyramid_livehub, pyramid_livehub.testing\n'
+        'from pyramid_livehub.router.node_config import render_node_config\n'
         'from pyramid_livehub.settings import parse_settings\n'
-        'list(_component_providers())\n'
         'render_node_config(parse_settings({}))\n'
+        'render_node_config(parse_settings(%r))\n'
         'print(json.dumps(sorted(m for m in sys.modules if m.startswith(("twisted", "autobahn.twisted")))))\n'
-    )
+    ) % (EVERYTHING_ON,)
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert loaded == [], ('rendering the node config imported %s: keep router component '

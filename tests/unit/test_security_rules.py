@@ -43,8 +43,8 @@ def test_ticket_without_claimed_authid_takes_the_tickets_authid():
 
 
 def test_ticket_carries_the_grants_of_the_app():
-    ticket = issue_ticket(SECRET, 'livehub', 'alice', grants=['admin.*'])
-    assert verify_ticket(SECRET, ticket, 'livehub').grants == ['admin.*']
+    ticket = issue_ticket(SECRET, 'livehub', 'alice', grants=['admin.**'])
+    assert verify_ticket(SECRET, ticket, 'livehub').grants == ['admin.**']
     assert verify_ticket(SECRET, issue_ticket(SECRET, 'livehub', 'bob'), 'livehub').grants == []
 
 
@@ -144,7 +144,7 @@ def test_random_tickets_are_refused_with_a_reason_never_a_crash():
 
 # -- topic rules ---------------------------------------------------------------
 
-USER_RULES = parse_rules('demo.* app.* !app.user.* app.user.{authid}.*')
+USER_RULES = parse_rules('demo.** app.** !app.user.** app.user.{authid}.**')
 
 
 @pytest.mark.parametrize('uri, match, authid, allowed', [
@@ -187,11 +187,28 @@ def test_empty_rules_allow_nothing():
     assert not rules_allow([], 'app.x')
 
 
-@pytest.mark.parametrize('bad', ['app..x', 'app.{user}', '!', 'app.**', 'app.#'])
+@pytest.mark.parametrize('bad', ['app..x', 'app.{user}', '!', 'app.**.x', 'app.#', '**'])
 def test_bad_patterns_are_a_configuration_error_naming_the_key(bad):
     with pytest.raises(ConfigurationError) as info:
-        parse_settings({'livehub.subscribe_user': 'demo.* ' + bad})
+        parse_settings({'livehub.subscribe_user': 'demo.** ' + bad})
     assert 'livehub.subscribe_user' in str(info.value)
+
+
+@pytest.mark.parametrize('old, new', [('app.*', 'app.**'), ('!app.user.*', 'app.user.**'),
+                                      ('app.user.{authid}.*', 'app.user.{authid}.**')])
+def test_old_trailing_star_in_rules_is_refused_with_the_new_spelling(old, new):
+    with pytest.raises(ConfigurationError) as info:
+        parse_settings({'livehub.subscribe_anonymous': 'demo.** ' + old})
+    message = str(info.value)
+    assert 'livehub.subscribe_anonymous' in message and 'write %s' % new in message
+
+
+def test_double_star_matches_one_or_more_components_at_the_end():
+    rules = parse_rules('app.**')
+    assert rules_allow(rules, 'app.orders')
+    assert rules_allow(rules, 'app.orders.created')
+    assert not rules_allow(rules, 'app')
+    assert rules_allow(rules, 'app.orders.', 'prefix')
 
 
 # -- settings ------------------------------------------------------------------
@@ -203,23 +220,19 @@ def auth_settings(**extra):
 
 
 def test_auth_on_without_secret_is_a_startup_error():
-    settings = parse_settings({'livehub.auth': 'true'})
     with pytest.raises(ConfigurationError, match='ticket_secret is required'):
-        check_security_settings(settings)
-    with pytest.raises(ConfigurationError, match='ticket_secret is required'):
-        render_node_config(settings)
+        parse_settings({'livehub.auth': 'true'})
 
 
 @pytest.mark.parametrize('weak', ['short', 'a' * 40, 'abcabcabcabcabcabcabcabcabcabcabcabc'])
 def test_weak_secret_is_a_startup_error(weak):
     with pytest.raises(ConfigurationError, match='too weak'):
-        check_security_settings(auth_settings(**{'livehub.ticket_secret': weak}))
+        auth_settings(**{'livehub.ticket_secret': weak})
 
 
 def test_ticket_secret_equal_to_backend_secret_is_refused():
-    settings = auth_settings(**{'livehub.backend_secret': SECRET})
     with pytest.raises(ConfigurationError, match='must differ'):
-        check_security_settings(settings)
+        auth_settings(**{'livehub.backend_secret': SECRET})
 
 
 def test_auth_off_needs_no_secret():
@@ -228,9 +241,9 @@ def test_auth_off_needs_no_secret():
 
 
 def test_subscribe_permissions_are_pattern_permission_pairs():
-    parsed = parse_settings({'livehub.subscribe_permissions': 'admin.*=admin app.staff.*=view_staff'})
-    assert parsed.subscribe_permissions == [['admin.*', 'admin'], ['app.staff.*', 'view_staff']]
-    for bad in ('admin.*', '=admin', '!admin.*=admin', 'ad..min=x'):
+    parsed = parse_settings({'livehub.subscribe_permissions': 'admin.**=admin app.staff.**=view_staff'})
+    assert parsed.subscribe_permissions == [['admin.**', 'admin'], ['app.staff.**', 'view_staff']]
+    for bad in ('admin.**', '=admin', '!admin.**=admin', 'ad..min=x', 'admin.*=admin'):
         with pytest.raises(ConfigurationError, match='livehub.subscribe_permissions'):
             parse_settings({'livehub.subscribe_permissions': bad})
 
@@ -270,9 +283,12 @@ def test_auth_node_uses_ticket_authenticator_and_dynamic_authorizer():
     assert list(backend['auth']) == ['wampcra']
     # embedded in the router worker (no network hop per join/subscribe), as backend
     (component,) = node['workers'][0]['components']
-    assert component['classname'] == 'pyramid_livehub.router.auth.LivehubAuthComponent'
+    assert component['classname'] == 'pyramid_livehub.router.auth_component.LivehubAuthComponent'
     assert component['role'] == 'backend'
     assert component['extra']['settings']['ticket_secret'] == SECRET
+    # only the keys it uses: no backend secret, no broker password
+    assert 'backend_secret' not in component['extra']['settings']
+    assert not [key for key in component['extra']['settings'] if key.startswith(('amqp', 'mqtt', 'stomp'))]
 
 
 CHECK_SCRIPT = '''
@@ -308,7 +324,7 @@ def session(role='user', authid='bob', method='ticket', session_id=1):
 
 
 def test_authorizer_refuses_browser_publish_by_default_and_allows_configured_topics():
-    authorizer = TopicAuthorizer(auth_settings(**{'livehub.publish_user': 'client.chat.*'}))
+    authorizer = TopicAuthorizer(auth_settings(**{'livehub.publish_user': 'client.chat.**'}))
     assert not authorizer.decide(session(), 'app.orders.created', 'publish', {})[0]
     assert authorizer.decide(session(), 'client.chat.room1', 'publish', {})[0]
     assert not authorizer.decide(session('anonymous', 'x', 'anonymous'),
@@ -317,7 +333,7 @@ def test_authorizer_refuses_browser_publish_by_default_and_allows_configured_top
 
 def test_authorizer_ignores_authid_rules_for_anonymous_sessions():
     authorizer = TopicAuthorizer(auth_settings(**{
-        'livehub.subscribe_anonymous': 'app.user.{authid}.*'}))
+        'livehub.subscribe_anonymous': 'app.user.{authid}.**'}))
     allowed, _ = authorizer.decide(session('anonymous', 'bob', 'anonymous'),
                                    'app.user.bob.x', 'subscribe', {'match': 'exact'})
     assert not allowed
@@ -325,13 +341,13 @@ def test_authorizer_ignores_authid_rules_for_anonymous_sessions():
 
 def test_authorizer_adds_the_tickets_grants_for_ticket_sessions_only():
     authorizer = TopicAuthorizer(auth_settings())
-    granted = dict(session(), authextra={'grants': ['admin.*', '!app.*', 'bad..x']})
+    granted = dict(session(), authextra={'grants': ['admin.**', '!app.**', 'bad..x']})
     assert authorizer.decide(granted, 'admin.reports', 'subscribe', {})[0]
     assert authorizer.decide(granted, 'app.orders', 'subscribe', {})[0]    # "!" grants ignored
     assert not authorizer.decide(granted, 'admin.reports', 'publish', {})[0]
     assert not authorizer.decide(session(), 'admin.reports', 'subscribe', {})[0]
     # an anonymous client writes its own authextra: never trusted
-    forged = dict(session('anonymous', 'x', 'anonymous'), authextra={'grants': ['admin.*']})
+    forged = dict(session('anonymous', 'x', 'anonymous'), authextra={'grants': ['admin.**']})
     assert not authorizer.decide(forged, 'admin.reports', 'subscribe', {})[0]
 
 
@@ -360,3 +376,19 @@ def test_authorizer_limits_subscriptions_per_session_and_frees_them():
     assert 7 not in authorizer.subscriptions
     # another session has its own budget
     assert authorizer.decide(session(session_id=8), 'app.a', 'subscribe', {})[0]
+
+
+# -- one pattern language: rules, consumers and bridges agree --------------------
+
+@pytest.mark.parametrize('pattern, topic', [
+    ('app.*.created', 'app.orders.created'), ('app.*.created', 'app.orders.x.created'),
+    ('app.**', 'app'), ('app.**', 'app.a'), ('app.**', 'app.a.b'), ('app.*', 'app.a'),
+    ('app.*', 'app.a.b'), ('a.b', 'a.b'), ('a.b', 'a.bc'),
+])
+def test_a_pattern_means_the_same_for_rules_consumers_and_the_matcher(pattern, topic):
+    from pyramid_livehub.patterns import parse_pattern
+    from pyramid_livehub.plugins import subscription_for, topic_matches
+    expected = parse_pattern(pattern).matches(topic)
+    assert topic_matches(*subscription_for(pattern), topic) is expected
+    if not pattern.endswith('.*'):     # a trailing * is refused in rules (old meaning)
+        assert rules_allow(parse_rules(pattern), topic) is expected

@@ -63,11 +63,11 @@ def test_logged_in_user_gets_a_ticket_for_their_identity_and_principals(app):
 
 
 def test_pyramid_permissions_decide_the_granted_patterns():
-    app = make_app(**{'livehub.subscribe_permissions': 'app.staff.*=view_staff demo.x.*=view'})
+    app = make_app(**{'livehub.subscribe_permissions': 'app.staff.**=view_staff demo.x.**=view'})
     alice = app.get('/livehub/ticket', headers={'X-User': 'alice'}).json['ticket']
     bob = app.get('/livehub/ticket', headers={'X-User': 'bob'}).json['ticket']
-    assert verify_ticket(SECRET, alice, 'livehub').grants == ['app.staff.*', 'demo.x.*']
-    assert verify_ticket(SECRET, bob, 'livehub').grants == ['demo.x.*']
+    assert verify_ticket(SECRET, alice, 'livehub').grants == ['app.staff.**', 'demo.x.**']
+    assert verify_ticket(SECRET, bob, 'livehub').grants == ['demo.x.**']
 
 
 def test_anonymous_user_gets_403_anonymous(app):

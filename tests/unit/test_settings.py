@@ -91,3 +91,70 @@ def test_settings_added_after_include_still_count():
 def test_setting_names_are_unique():
     names = [s.key for s in all_settings()]
     assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize('typo, documented', [
+    ('livehub.mqtt_host', 'livehub.mqtt_hostname'),
+    ('livehub.amqp_url', 'livehub.amqp_broker'),
+    ('livehub.stomp_password', 'livehub.stomp_pass'),
+    ('livehub.zmq_publish_endpoint', 'livehub.zmq_publish_endpoints'),
+    ('livehub.bridge', 'livehub.bridges'),
+])
+def test_misspelled_key_suggests_the_documented_one(typo, documented):
+    with pytest.raises(ConfigurationError) as info:
+        parse_settings({typo: 'x'})
+    message = str(info.value)
+    assert "Did you mean %r?" % documented in message
+    assert 'settings reference (docs/settings.rst)' in message
+
+
+@pytest.mark.parametrize('value', ['mqtt,amqp', 'mqtt, amqp', 'mqtt amqp', 'mqtt\namqp'])
+def test_bridge_list_may_be_comma_or_space_separated(value):
+    assert parse_settings({'livehub.bridges': value}).bridges == ['mqtt', 'amqp']
+
+
+# -- cross-key checks run by parse_settings, so a mistake fails at app start-up
+
+CROSS_KEY_MISTAKES = [
+    ({'livehub.bridges': 'zmq', 'livehub.zmq_outbound': 'app.#'},
+     'livehub.zmq_publish_endpoints'),
+    ({'livehub.bridges': 'zmq'}, 'livehub.zmq_subscribe_endpoints'),
+    ({'livehub.auth': 'true'}, 'livehub.ticket_secret'),
+    ({'livehub.subscribe_anonymous': 'app.*'}, 'livehub.subscribe_anonymous'),
+]
+
+
+@pytest.mark.parametrize('raw, key', CROSS_KEY_MISTAKES)
+def test_cross_key_mistake_fails_at_app_start_up_naming_the_key(raw, key):
+    config = Configurator(settings=raw)
+    config.include('pyramid_livehub')
+    with pytest.raises(ConfigurationError, match=key):
+        config.make_wsgi_app()
+
+
+@pytest.mark.parametrize('command', ['router', 'config'])
+@pytest.mark.parametrize('raw, key', CROSS_KEY_MISTAKES)
+def test_cross_key_mistake_fails_at_router_start_up_naming_the_key(raw, key, command, tmp_path):
+    import subprocess
+    import sys
+    ini = tmp_path / 'app.ini'
+    ini.write_text('[app:main]\nuse = egg:pyramid\n' + ''.join(
+        '%s = %s\n' % (k, v.replace('%', '%%')) for k, v in raw.items()))
+    argv = [sys.executable, '-m', 'pyramid_livehub.cli', command, '--ini', str(ini)]
+    if command == 'router':
+        argv += ['--cbdir', str(tmp_path / 'node')]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert key in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_parsed_settings_are_registered_once_as_a_utility():
+    from pyramid_livehub.interfaces import ILivehubSettings
+    from pyramid_livehub import get_publisher
+    config = Configurator(settings={'livehub.realm': 'once'})
+    config.include('pyramid_livehub')
+    config.commit()
+    settings = config.registry.getUtility(ILivehubSettings)
+    assert settings.realm == 'once'
+    assert get_publisher(config.registry).settings is settings

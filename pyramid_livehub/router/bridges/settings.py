@@ -14,10 +14,17 @@ bridge ``X`` there are three routing keys:
 Reconnecting uses the core settings ``livehub.initial_retry_delay``,
 ``max_retry_delay``, ``retry_delay_growth`` and ``retry_delay_jitter``: one
 reconnect policy for the publisher and the bridges.
+
+:func:`check_bridge_settings` (cross-key checks) runs in
+:func:`pyramid_livehub.settings.parse_settings`, so a bridge mistake fails at
+app start-up and at ``livehub router`` start-up; :func:`bridge_keys` says
+which keys each bridge component gets.
 """
 from urllib.parse import urlsplit
 
-from pyramid_livehub.settings import Setting, as_bool, as_float, as_int, as_list, as_text, as_url
+from pyramid.exceptions import ConfigurationError
+
+from pyramid_livehub._parse import Setting, as_bool, as_float, as_int, as_list, as_text, as_url
 from pyramid_livehub.router.bridges import NoSuchBridge, check_bridge_name
 from pyramid_livehub.router.bridges.topics import check_prefix, parse_dotted_pattern, parse_mqtt_pattern
 
@@ -150,16 +157,29 @@ SETTINGS = [
 
 
 def check_bridge_settings(parsed):
-    """Cross-key checks that one row cannot make; raise ValueError naming the fix."""
+    """Cross-key checks that one row cannot make; raise ``ConfigurationError`` naming the key."""
     if 'zmq' in parsed.get('bridges', []):
         if parsed['zmq_outbound'] and not parsed['zmq_publish_endpoints']:
-            raise ValueError('livehub.zmq_outbound is set but livehub.zmq_publish_endpoints '
-                             'is empty; add e.g. tcp://*:6543')
+            raise ConfigurationError(
+                'livehub.zmq_outbound is set but livehub.zmq_publish_endpoints is empty; '
+                'add e.g. livehub.zmq_publish_endpoints = tcp://*:6543')
         if parsed['zmq_inbound'] and not parsed['zmq_subscribe_endpoints'] \
                 and not parsed['zmq_outbound']:
-            raise ValueError('the zmq bridge has nothing to do: set '
-                             'livehub.zmq_subscribe_endpoints and/or livehub.zmq_publish_endpoints')
+            raise ConfigurationError(
+                'livehub.bridges has zmq, but the zmq bridge has nothing to do: set '
+                'livehub.zmq_subscribe_endpoints and/or livehub.zmq_publish_endpoints')
     return parsed
+
+
+#: Keys every bridge uses besides its own ``<name>_*`` rows.
+BRIDGE_COMMON_KEYS = ['bridges', 'bridge_queue_size', 'bridge_stats_interval',
+                      'initial_retry_delay', 'max_retry_delay', 'retry_delay_growth',
+                      'retry_delay_jitter']
+
+
+def bridge_keys(name):
+    """The setting names the ``name`` bridge component gets (not the other bridges' secrets)."""
+    return BRIDGE_COMMON_KEYS + [s.name for s in SETTINGS if s.name.startswith(name + '_')]
 
 
 def endpoint_port(endpoint):

@@ -29,6 +29,8 @@ topics outside the bridge's prefix, and names under the reserved ``wamp.``.
 import re
 from urllib.parse import unquote
 
+from pyramid_livehub.patterns import ONE as WAMP_ONE
+from pyramid_livehub.patterns import Pattern, prefix_subscription
 from pyramid_livehub.uri import topic_error
 
 #: Pattern token: exactly one level (AMQP ``*``, MQTT ``+``).
@@ -222,26 +224,24 @@ def _match(pattern, p, levels, i):
 def wamp_subscription(pattern, prefix=''):
     """The WAMP subscription ``(uri, match)`` that covers ``pattern`` under ``prefix``.
 
+    The WAMP side speaks :mod:`pyramid_livehub.patterns`: a broker one-level
+    wildcard is a WAMP ``*``, and the subscription is the one
+    :meth:`pyramid_livehub.patterns.Pattern.subscription` gives:
+
     * no wildcard: ``('iot.a.b', 'exact')``
     * only one-level wildcards: ``('iot.a..c', 'wildcard')``
-    * a ``#``: a prefix subscription on the literal head
-      (``sensors/#`` -> ``('iot.sensors', 'prefix')``).
+    * a ``#`` (zero or more levels, which no WAMP pattern spells): a prefix
+      subscription on the literal head (``sensors/#`` -> ``('iot.sensors', 'prefix')``).
 
     A prefix subscription is wider than the pattern (``iot.sensorsX`` also
     matches it), so the bridge checks each event with :func:`pattern_matches`.
     """
     escaped = [w if w is ONE or w is MANY else escape_level(w) for w in pattern]
     base = [prefix] if prefix else []
-    if MANY in pattern:
-        head = []
-        for w in escaped:
-            if w is ONE or w is MANY:
-                break
-            head.append(w)
-        return '.'.join(base + head), 'prefix'
-    if ONE in pattern:
-        return '.'.join(base + ['' if w is ONE else w for w in escaped]), 'wildcard'
-    return '.'.join(base + escaped), 'exact'
+    if any(w is MANY for w in escaped):
+        return prefix_subscription(base + literal_head(escaped))
+    components = base + [WAMP_ONE if w is ONE else w for w in escaped]
+    return Pattern('.'.join(components), components, rest=False).subscription()
 
 
 def describe_wamp_pattern(pattern, prefix=''):

@@ -1,0 +1,148 @@
+"""The rows of the settings table and the value parsers they use.
+
+Private: :mod:`pyramid_livehub.settings` re-exports what is public.  Kept
+apart so that each concern's settings module (bridges, security, models,
+plugins) can build its rows while :mod:`pyramid_livehub.settings` imports
+those modules plainly to join them into the one table.
+"""
+import difflib
+import re
+from urllib.parse import urlsplit
+
+from pyramid.settings import asbool
+
+PREFIX = 'livehub.'
+
+
+class Setting:
+    """One ``livehub.*`` key: its default, its parser and its documentation.
+
+    ``parse`` takes the raw value (a string from an .ini file, or an already
+    typed Python value) and returns the typed value, or raises ``ValueError``
+    whose message says what is allowed; :func:`parse_settings` turns that
+    into a ``ConfigurationError`` naming the key.
+    """
+
+    def __init__(self, name, default, parse, doc):
+        self.name = name
+        self.default = default
+        self.parse = parse
+        self.doc = doc
+
+    @property
+    def key(self):
+        """The full settings key, e.g. ``livehub.realm``."""
+        return PREFIX + self.name
+
+    def __repr__(self):
+        return '<Setting %s=%r>' % (self.key, self.default)
+
+
+# -- parsers: each takes a raw value and returns a typed one or raises ValueError
+
+def as_bool(value):
+    """``true/false/yes/no/on/off/1/0`` -> bool."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ('true', 'false', 'yes', 'no', 'on', 'off', '1', '0', 't', 'f', 'y', 'n'):
+        raise ValueError('expected true or false')
+    return asbool(text)
+
+
+def as_int(minimum=None, maximum=None):
+    """Integer parser with an inclusive range."""
+    def parse(value):
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ValueError('expected a whole number') from None
+        _check_range(number, minimum, maximum)
+        return number
+    return parse
+
+
+def as_float(minimum=None, maximum=None):
+    """Float parser with an inclusive range."""
+    def parse(value):
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            raise ValueError('expected a number') from None
+        _check_range(number, minimum, maximum)
+        return number
+    return parse
+
+
+def _check_range(number, minimum, maximum):
+    if minimum is not None and number < minimum:
+        raise ValueError('expected a number >= %s' % minimum)
+    if maximum is not None and number > maximum:
+        raise ValueError('expected a number <= %s' % maximum)
+
+
+def one_of(*choices):
+    """Parser for a fixed set of words; suggests the closest on a typo."""
+    def parse(value):
+        text = str(value).strip().lower().replace('-', '_')
+        if text not in choices:
+            close = difflib.get_close_matches(text, choices, n=1)
+            hint = ' (did you mean %r?)' % close[0] if close else ''
+            raise ValueError('expected one of %s%s' % (', '.join(choices), hint))
+        return text
+    return parse
+
+
+def as_text(allow_empty=True):
+    """Plain string; ``allow_empty=False`` refuses a blank value."""
+    def parse(value):
+        text = '' if value is None else str(value).strip()
+        if not text and not allow_empty:
+            raise ValueError('must not be empty')
+        return text
+    return parse
+
+
+def as_list(value):
+    """List separated by whitespace, new lines or commas (``mqtt, amqp``)."""
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return str(value or '').replace(',', ' ').split()
+
+
+def as_url(*schemes):
+    """URL parser that checks the scheme and that a host and port are given."""
+    def parse(value):
+        text = str(value).strip()
+        parts = urlsplit(text)
+        if parts.scheme not in schemes:
+            raise ValueError('expected a %s URL' % ' or '.join(s + '://' for s in schemes))
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError('the port is not a number') from None
+        if not parts.hostname:
+            raise ValueError('the URL has no host')
+        if port is None and parts.scheme in ('rs', 'rss', 'tcp'):
+            raise ValueError('a rawsocket URL needs a port, e.g. rs://127.0.0.1:8081')
+        return text
+    return parse
+
+
+_REALM = re.compile(r'^[A-Za-z0-9_\-.]+$')
+
+
+def as_realm(value):
+    """A WAMP realm name: letters, digits, ``_ - .``."""
+    text = str(value).strip()
+    if not _REALM.match(text):
+        raise ValueError('a realm is letters, digits, "_", "-" or "." (e.g. livehub)')
+    return text
+
+
+def as_route_prefix(value):
+    """URL path prefix for the views, e.g. ``/livehub``."""
+    text = str(value).strip()
+    if not text.startswith('/') or text != text.rstrip('/') or ' ' in text:
+        raise ValueError('expected a path that starts with "/" and does not end with one')
+    return text
