@@ -2,11 +2,18 @@
 from pyramid_livehub.interfaces import IClientConfigContributors, ILivehubSettings, IPublisher
 
 
+#: The reconnect policy served to livehub.js (one formula on both sides).
+RETRY_KEYS = ('max_retries', 'initial_retry_delay', 'max_retry_delay', 'retry_delay_growth',
+              'retry_delay_jitter')
+
+
 def client_config_view(request):
     """``GET /livehub/config.json``: what livehub.js needs to connect.
 
-    ``{"url": ws-url, "realm": realm, "auth": null | {...}}``.  Feature
-    modules add keys with ``config.add_livehub_client_config(contribute)``.
+    ``{"url": ws-url, "realm": realm, "auth": null | {...}, <reconnect
+    policy>}``: the reconnect keys (:data:`RETRY_KEYS`) make livehub.js back
+    off exactly as the Python publisher does.  Feature modules add keys with
+    ``config.add_livehub_client_config(contribute)``.
     """
     settings = request.registry.getUtility(ILivehubSettings)
     request.response.headers['Cache-Control'] = 'no-store'
@@ -15,6 +22,7 @@ def client_config_view(request):
         'realm': settings['realm'],
         'auth': None,
     }
+    payload.update({key: settings[key] for key in RETRY_KEYS})
     for contribute in request.registry.queryUtility(IClientConfigContributors, default=()):
         payload.update(contribute(request, settings))
     return payload
