@@ -57,20 +57,27 @@ def in_session(settings, scenario, timeout=30.0):
         component = Component(transports=[transport], realm=settings['realm'],
                               authentication=backend_authentication(settings))
 
+        done = loop.create_future()
+
         async def joined(session, details):
-            if result:
+            if done.done():
                 return  # a reconnect: the scenario runs once
             try:
                 result['value'] = await asyncio.wait_for(scenario(session), timeout)
             except BaseException as exc:  # noqa: BLE001 - handed to the test
                 result['error'] = exc
-            component.stop()  # leave, and do not reconnect
+            done.set_result(None)
 
         component.on('join', joined)
+        started = asyncio.ensure_future(component.start(loop=loop), loop=loop)
         try:
-            loop.run_until_complete(asyncio.wait_for(component.start(loop=loop), timeout + 5))
-        except Exception as exc:  # noqa: BLE001
-            result.setdefault('error', exc)
+            loop.run_until_complete(asyncio.wait([done, started], timeout=timeout + 5,
+                                                 return_when=asyncio.FIRST_COMPLETED))
+            if started.done() and started.exception() is not None:
+                result.setdefault('error', started.exception())
+            # Leave cleanly, then drop the loop: the Component would reconnect.
+            loop.run_until_complete(asyncio.wait([asyncio.ensure_future(component.stop())],
+                                                 timeout=2))
         finally:
             loop.close()
 

@@ -47,6 +47,7 @@ class HistoryComponent(LivehubComponent):
         self.published = 0
         self.unpositioned = 0
         self.store_errors = 0
+        self.publish_errors = 0
         self._pending = []        # [(item, Deferred)] waiting for the store
         self._busy = False
         self._pool = None
@@ -63,9 +64,8 @@ class HistoryComponent(LivehubComponent):
                              ('fetch', self.fetch), ('position', self.position),
                              ('stats', self.stats)):
             yield self.register(method, PROCEDURE_PREFIX + name)
-        self.log.info('livehub history: ready ({kind} store, epoch {epoch}, {lines} pattern(s))',
-                      kind=self.store.kind, epoch=self.store.epoch,
-                      lines=len(self.store.rules.lines))
+        self.log.info('livehub history: ready ({kind} store, {lines} pattern(s))',
+                      kind=self.store.kind, lines=len(self.store.rules.lines))
 
     # -- store calls ----------------------------------------------------------
 
@@ -98,24 +98,34 @@ class HistoryComponent(LivehubComponent):
     def _stored(self, positions, batch):
         positions = iter(positions)
         for items, waiting in batch:
-            results = []
-            for topic, args, kwargs, msgid in items:
-                position = None
-                if self.store.rules.retention(topic) is not None:
-                    position = next(positions)
-                    if position['duplicate']:
-                        results.append(position)
-                        continue  # a resend: its first copy was published already
-                    mark = {'epoch': position['epoch'], 'offset': position['offset']}
-                    if msgid is not None:
-                        mark['msgid'] = msgid
-                    kwargs = dict(kwargs, **{POSITION_KEY: mark})
-                else:
-                    self.unpositioned += 1
-                self.publish(topic, *args, **kwargs)
-                self.published += 1
-                results.append(position)
-            waiting.callback(results)
+            marked = [(item, next(positions) if self.store.rules.retention(item[0]) is not None
+                       else None) for item in items]
+            try:
+                results = [self._publish_marked(item, position) for item, position in marked]
+            except Exception as exc:  # noqa: BLE001 - the caller hears of it
+                # Stored but not sent live (the router connection is going away):
+                # the caller resends, the resend is dropped as a duplicate, and
+                # subscribers get the event through fetch.
+                self.publish_errors += 1
+                waiting.errback(ApplicationError('livehub.history.publish_failed',
+                                                 'stored but not published: %s' % exc))
+            else:
+                waiting.callback(results)
+
+    def _publish_marked(self, item, position):
+        topic, args, kwargs, msgid = item
+        if position is None:
+            self.unpositioned += 1
+        elif position['duplicate']:
+            return position  # a resend: its first copy was published already
+        else:
+            mark = {'epoch': position['epoch'], 'offset': position['offset']}
+            if msgid is not None:
+                mark['msgid'] = msgid
+            kwargs = dict(kwargs, **{POSITION_KEY: mark})
+        self.publish(topic, *args, **kwargs)
+        self.published += 1
+        return position
 
     def _store_failed(self, failure, batch):
         self.store_errors += 1
@@ -194,5 +204,6 @@ class HistoryComponent(LivehubComponent):
         d = self._call(counters)
         d.addCallback(lambda stats: dict(stats, published=self.published,
                                          unpositioned=self.unpositioned,
-                                         store_errors=self.store_errors))
+                                         store_errors=self.store_errors,
+                                         publish_errors=self.publish_errors))
         return d

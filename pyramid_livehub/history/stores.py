@@ -289,15 +289,17 @@ class RedisStore(HistoryStore):
         self.clock = clock
         self.redis = client or redis.Redis.from_url(url)
         self._append = self.redis.register_script(_APPEND)
-        self.redis.set(self._key('epoch'), new_epoch(), nx=True)
 
     def _key(self, *parts):
         return self.prefix + ':'.join(parts)
 
     @property
     def epoch(self):
-        """The store's epoch (kept in Redis)."""
-        return self.redis.get(self._key('epoch')).decode()
+        """The store's epoch (kept in Redis; the first store to ask creates it)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self._key('epoch'), new_epoch(), nx=True)
+        pipe.get(self._key('epoch'))
+        return pipe.execute()[1].decode()
 
     def append_many(self, items):
         now_ms = int(self.clock() * 1000)
