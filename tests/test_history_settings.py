@@ -4,10 +4,16 @@ import json
 import pytest
 
 from pyramid_livehub.history import history_components
-from pyramid_livehub.history.settings import (SETTINGS, HistoryRules, Retention,
-                                              as_history_lines, as_history_store,
-                                              parse_pattern, pattern_matches,
-                                              redis_url_and_prefix)
+from pyramid_livehub.history.settings import (
+    SETTINGS,
+    HistoryRules,
+    Retention,
+    as_history_lines,
+    as_history_store,
+    parse_pattern,
+    pattern_matches,
+    redis_url_and_prefix,
+)
 
 
 def test_history_lines_parse_into_json_ready_rows():

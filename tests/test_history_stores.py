@@ -4,7 +4,12 @@ import uuid
 import pytest
 
 from pyramid_livehub.history.settings import HistoryRules
-from pyramid_livehub.history.stores import MemoryStore, NoHistory, RedisStore, open_store
+from pyramid_livehub.history.stores import (
+    MemoryStore,
+    NoHistory,
+    RedisStore,
+    open_store,
+)
 
 REDIS_URL = 'redis://127.0.0.1:6379/0'
 

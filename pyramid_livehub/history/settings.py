@@ -100,7 +100,7 @@ def as_history_store(value):
     if parts.scheme not in ('redis', 'rediss') or not parts.hostname:
         raise ValueError('expected "memory" or a Redis URL such as redis://127.0.0.1:6379/0')
     try:
-        parts.port
+        parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         raise ValueError('the Redis URL\'s port is not a number') from None
     db = parts.path.strip('/')
@@ -123,7 +123,7 @@ def redis_url_and_prefix(url):
 class Retention:
     """How much history one topic keeps: ``size`` events, each ``seconds`` at most."""
 
-    __slots__ = ('size', 'seconds')
+    __slots__ = ('seconds', 'size')
 
     def __init__(self, size, seconds=None):
         self.size = size

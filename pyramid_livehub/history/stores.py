@@ -126,7 +126,7 @@ class HistoryStore:
 
 
 class _Topic:
-    __slots__ = ('epoch', 'last', 'events')
+    __slots__ = ('epoch', 'events', 'last')
 
     def __init__(self, epoch):
         self.epoch = epoch
