@@ -225,3 +225,13 @@ def test_open_store_reads_the_setting(redis_prefix):
     assert isinstance(store, RedisStore) and store.prefix == redis_prefix
     store.append('app.orders.a', [], {})
     store.close()
+
+
+def test_redis_store_reloads_its_script_after_redis_forgot_it(redis_prefix):
+    store = RedisStore(RULES, url=REDIS_URL, prefix=redis_prefix)
+    store.append('app.orders.a', [], {})
+    store._sha = '0' * 40  # what a Redis restart or SCRIPT FLUSH leaves behind
+    assert [r['offset'] for r in store.append_many([('app.orders.a', [], {}, 'x'),
+                                                    ('app.orders.a', [], {}, 'x')])] == [2, 2]
+    assert store.position('app.orders.a')['offset'] == 2
+    store.close()

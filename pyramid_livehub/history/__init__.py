@@ -71,7 +71,13 @@ Procedures (registered by the component, under ``livehub.history.``):
     given out; page by calling again with ``since`` = the last event's offset.
 ``position(topic)`` -> ``{"epoch", "offset"}`` (offset 0: no event yet).
 ``stats()`` -> counters: appended, duplicates, trimmed, evicted_topics,
-    published, unpositioned, store_errors.
+    published, unpositioned, store_errors, publish_errors, batches (store
+    round trips: calls that arrive while the store is busy go together).
+
+Cost (2-core machine shared with other jobs, so rough): one ``publish``
+call per event ran at ~2,200-3,700 events/s, ``publish_batch`` of 100 at
+~5,000-11,000/s with either store, acknowledged plain publishes (no history)
+at ~2,800-9,900/s in the same runs: publishers should batch.
 
 ``fetch`` and ``position`` raise ``livehub.history.not_enabled`` for a topic
 no ``livehub.history`` line matches; the router's roles decide who may call

@@ -48,6 +48,7 @@ class HistoryComponent(LivehubComponent):
         self.unpositioned = 0
         self.store_errors = 0
         self.publish_errors = 0
+        self.batches = 0          # store round trips (appends per batch = appended / batches)
         self._pending = []        # [(item, Deferred)] waiting for the store
         self._busy = False
         self._pool = None
@@ -89,6 +90,7 @@ class HistoryComponent(LivehubComponent):
         self._busy = True
         batch, self._pending = self._pending, []
         items = [item for items, _ in batch for item in items]
+        self.batches += 1
         stored = [item for item in items if self.store.rules.retention(item[0]) is not None]
         d = self._call(self.store.append_many, stored)
         d.addCallbacks(self._stored, self._store_failed, callbackArgs=(batch,),
@@ -205,5 +207,6 @@ class HistoryComponent(LivehubComponent):
         d.addCallback(lambda stats: dict(stats, published=self.published,
                                          unpositioned=self.unpositioned,
                                          store_errors=self.store_errors,
-                                         publish_errors=self.publish_errors))
+                                         publish_errors=self.publish_errors,
+                                         batches=self.batches))
         return d
