@@ -146,6 +146,11 @@ class HistoryComponent(LivehubComponent):
             check_topic(topic)
         except ValueError as exc:
             raise ApplicationError('livehub.history.invalid_topic', str(exc)) from None
+        if not isinstance(args, (list, tuple, type(None))) or not isinstance(
+                kwargs, (dict, type(None))):
+            raise ApplicationError('livehub.history.invalid_argument',
+                                   'args must be a list and kwargs a dict (or null), got %s '
+                                   'and %s' % (type(args).__name__, type(kwargs).__name__))
         kwargs = dict(kwargs or {})
         if POSITION_KEY in kwargs:
             raise ApplicationError('livehub.history.reserved_key',
