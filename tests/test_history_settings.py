@@ -94,3 +94,12 @@ def test_the_component_is_configured_only_when_history_names_topics():
     assert component['classname'] == 'pyramid_livehub.history.component.HistoryComponent'
     assert component['extra'] == {'history': [['app.orders.**', 10, None]],
                                   'store': 'redis://127.0.0.1:6379/0', 'max_topics': 7}
+
+
+def test_split_position_takes_the_reserved_key_off_a_received_event():
+    from pyramid_livehub.history import split_position
+    received = {'n': 1, 'livehub_position': {'epoch': 'e', 'offset': 4}}
+    assert split_position(received) == ({'n': 1}, {'epoch': 'e', 'offset': 4})
+    assert received['livehub_position'] == {'epoch': 'e', 'offset': 4}  # not modified
+    assert split_position({'n': 1}) == ({'n': 1}, None)
+    assert split_position({}) == ({}, None)

@@ -50,7 +50,8 @@ reserved key)::
                              {"epoch": "3f9c0a1b2c3d4e5f", "offset": 42, "msgid": "..."}}
 
 ``msgid`` is there only when the publisher gave one.  A plain Autobahn
-client reads it as ``kwargs.pop('livehub_position', None)`` (Python) or
+client reads it as ``kwargs.pop('livehub_position', None)`` (Python; or
+:func:`split_position`) or
 ``kwargs.livehub_position`` (JavaScript); offsets grow by one per event per
 exact topic and are the same for every subscriber.  Publishers may not use
 the key themselves (the call is refused).
@@ -83,6 +84,8 @@ at ~2,800-9,900/s in the same runs: publishers should batch.
 no ``livehub.history`` line matches; the router's roles decide who may call
 them (browsers: only for topics they may subscribe to, issue 12 item 7).
 """
+from typing import Any, Mapping
+
 #: Reserved kwargs key that carries an event's position (see the wire format above).
 POSITION_KEY = 'livehub_position'
 
@@ -93,7 +96,19 @@ PROCEDURE_PREFIX = 'livehub.history.'
 COMPONENT_CLASS = 'pyramid_livehub.history.component.HistoryComponent'
 
 
-def history_components(settings):
+def split_position(kwargs: dict | None) -> tuple[dict | None, dict | None]:
+    """``(kwargs without the position, position or None)`` of a received event.
+
+    For Python subscribers: ``kwargs, position = split_position(kwargs)``;
+    ``position`` is ``{"epoch", "offset"[, "msgid"]}``.
+    """
+    if not kwargs or POSITION_KEY not in kwargs:
+        return kwargs, None
+    kwargs = dict(kwargs)
+    return kwargs, kwargs.pop(POSITION_KEY)
+
+
+def history_components(settings: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Node-config provider: the history component, when ``livehub.history`` names topics.
 
     The component gets only its own keys in ``extra`` (the rest of the
@@ -112,4 +127,4 @@ def history_components(settings):
     }]
 
 
-__all__ = ['POSITION_KEY', 'PROCEDURE_PREFIX', 'history_components']
+__all__ = ['POSITION_KEY', 'PROCEDURE_PREFIX', 'history_components', 'split_position']

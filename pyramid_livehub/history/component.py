@@ -12,13 +12,13 @@ from twisted.python.threadpool import ThreadPool
 
 from pyramid_livehub.history import POSITION_KEY, PROCEDURE_PREFIX
 from pyramid_livehub.history.settings import HistoryRules
-from pyramid_livehub.history.stores import NoHistory, open_store
+from pyramid_livehub.history.stores import HistoryStore, NoHistory, open_store
 from pyramid_livehub.router.component import LivehubComponent
 from pyramid_livehub.uri import check_topic
 
 #: Stores of this process by configuration: a component that re-joins after a
 #: lost connection keeps its history (and the memory store its epoch).
-_STORES = {}
+_STORES: dict[tuple, HistoryStore] = {}
 
 
 def _store_for(extra):

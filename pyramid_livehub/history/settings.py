@@ -10,6 +10,7 @@ Patterns use the one livehub pattern language: dotted components, ``*`` is
 exactly one component, ``**`` (last component only) is any depth, one or
 more components.
 """
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from pyramid_livehub.settings import Setting, as_int
@@ -23,7 +24,7 @@ DEFAULT_REDIS_PREFIX = 'livehub:history:'
 
 # TODO(issue 9): switch to pyramid_livehub.patterns (the one matcher module)
 # once it lands; this is the same language, kept tiny on purpose.
-def parse_pattern(text):
+def parse_pattern(text: str) -> list[str]:
     """Check a topic pattern; return its components (raise ValueError)."""
     parts = text.split('.')
     for index, part in enumerate(parts):
@@ -42,7 +43,7 @@ def parse_pattern(text):
     return parts
 
 
-def pattern_matches(parts, topic):
+def pattern_matches(parts: list[str], topic: str) -> bool:
     """True if ``topic`` (a dotted URI) matches the parsed pattern ``parts``."""
     levels = topic.split('.')
     if parts[-1] == '**':
@@ -56,7 +57,7 @@ def pattern_matches(parts, topic):
     return all(p == '*' or p == level for p, level in zip(head, levels))
 
 
-def as_history_lines(value):
+def as_history_lines(value: Any) -> list[list[Any]]:
     """``livehub.history`` -> ``[[pattern, size, seconds_or_None], ...]`` (JSON-ready)."""
     if isinstance(value, (list, tuple)):
         lines = [line if isinstance(line, str) else ' '.join(str(v) for v in line
@@ -91,7 +92,7 @@ def _positive(word, what, line, maximum=None):
     return number
 
 
-def as_history_store(value):
+def as_history_store(value: Any) -> str:
     """``memory`` or a ``redis://host:port/db[?prefix=...]`` URL (``rediss://`` for TLS)."""
     text = str(value or '').strip()
     if text.lower() == 'memory':
@@ -113,7 +114,7 @@ def as_history_store(value):
     return text
 
 
-def redis_url_and_prefix(url):
+def redis_url_and_prefix(url: str) -> tuple[str, str]:
     """Split a ``livehub.history_store`` Redis URL into (redis-py URL, key prefix)."""
     parts = urlsplit(url)
     prefix = parse_qs(parts.query).get('prefix', [DEFAULT_REDIS_PREFIX])[0]
@@ -125,7 +126,7 @@ class Retention:
 
     __slots__ = ('seconds', 'size')
 
-    def __init__(self, size, seconds=None):
+    def __init__(self, size: int, seconds: int | None = None) -> None:
         self.size = size
         self.seconds = seconds
 
@@ -140,15 +141,15 @@ class Retention:
 class HistoryRules:
     """The parsed ``livehub.history`` lines: which topics keep history, and how much."""
 
-    def __init__(self, lines):
+    def __init__(self, lines: Any) -> None:
         self.lines = [(parse_pattern(p), Retention(size, seconds))
                       for p, size, seconds in as_history_lines(lines)]
-        self._cache = {}
+        self._cache: dict[str, Retention | None] = {}
 
     def __bool__(self):
         return bool(self.lines)
 
-    def retention(self, topic):
+    def retention(self, topic: str) -> Retention | None:
         """The :class:`Retention` of ``topic`` (first matching line), or None: no history."""
         try:
             return self._cache[topic]

@@ -26,8 +26,14 @@ wait on the network (the router component then runs it off the reactor).
 import collections
 import time
 import uuid
+from typing import Any, Sequence
 
 import msgpack
+
+from pyramid_livehub.history.settings import HistoryRules, Retention, redis_url_and_prefix
+
+#: One event to append: ``(topic, args, kwargs, msgid)``.
+Item = tuple[str, Sequence[Any] | None, dict | None, str | None]
 
 #: Message ids remembered per store to drop a resend (memory store: count).
 DEDUPE_WINDOW = 100000
@@ -44,7 +50,7 @@ class NoHistory(LookupError):
         self.topic = topic
 
 
-def new_epoch():
+def new_epoch() -> str:
     """A fresh random epoch id."""
     return uuid.uuid4().hex[:16]
 
@@ -56,24 +62,27 @@ class HistoryStore:
     it says which topics keep history, and how much.
     """
 
+    #: Name of the store in counters and logs.
+    kind = ''
     #: True if calls may wait on the network (run them off the reactor).
     blocking = False
 
-    def __init__(self, rules):
+    def __init__(self, rules: HistoryRules) -> None:
         self.rules = rules
         self.appended = 0
         self.trimmed = 0
         self.duplicates = 0
         self.evicted_topics = 0
 
-    def retention(self, topic):
+    def retention(self, topic: str) -> Retention:
         """The topic's retention; raises :class:`NoHistory` when it keeps none."""
         retention = self.rules.retention(topic)
         if retention is None:
             raise NoHistory(topic)
         return retention
 
-    def append(self, topic, args, kwargs, msgid=None):
+    def append(self, topic: str, args: Sequence[Any] | None, kwargs: dict | None,
+               msgid: str | None = None) -> dict[str, Any]:
         """Store one event; return ``{"epoch", "offset", "duplicate"}``.
 
         A ``msgid`` seen before (a resend after a lost connection) is not
@@ -82,11 +91,12 @@ class HistoryStore:
         """
         return self.append_many([(topic, args, kwargs, msgid)])[0]
 
-    def append_many(self, items):
+    def append_many(self, items: Sequence[Item]) -> list[dict[str, Any]]:
         """Store ``[(topic, args, kwargs, msgid), ...]`` in order; a list of results."""
         raise NotImplementedError
 
-    def fetch(self, topic, since=None, limit=None, epoch=None):
+    def fetch(self, topic: str, since: int | None = None, limit: int | None = None,
+              epoch: str | None = None) -> dict[str, Any]:
         """Events of ``topic`` after offset ``since`` (the newest ``limit`` if None).
 
         Returns ``{"epoch", "events", "complete", "first", "last"}``:
@@ -112,16 +122,16 @@ class HistoryStore:
         (the newest ``limit`` when ``since`` is None), trimmed to the retention."""
         raise NotImplementedError
 
-    def position(self, topic):
+    def position(self, topic: str) -> dict[str, Any]:
         """The topic's current position ``{"epoch", "offset"}`` (offset 0: no event yet)."""
         raise NotImplementedError
 
-    def stats(self):
+    def stats(self) -> dict[str, Any]:
         """Counters: appended, duplicates, trimmed, evicted_topics (and the store's kind)."""
         return {'store': self.kind, 'appended': self.appended, 'duplicates': self.duplicates,
                 'trimmed': self.trimmed, 'evicted_topics': self.evicted_topics}
 
-    def close(self):
+    def close(self) -> None:
         """Release connections (the data stays where it is)."""
 
 
@@ -143,6 +153,7 @@ class MemoryStore(HistoryStore):
     """
 
     kind = 'memory'
+    epoch: str
 
     def __init__(self, rules, max_topics=10000, dedupe_window=DEDUPE_WINDOW, clock=time.time):
         super().__init__(rules)
@@ -405,10 +416,9 @@ class RedisStore(HistoryStore):
         self.redis.close()
 
 
-def open_store(url, rules, max_topics=10000):
+def open_store(url: str, rules: HistoryRules, max_topics: int = 10000) -> HistoryStore:
     """The store a ``livehub.history_store`` value names (``memory`` or a Redis URL)."""
     if url == 'memory':
         return MemoryStore(rules, max_topics=max_topics)
-    from pyramid_livehub.history.settings import redis_url_and_prefix
     redis_url, prefix = redis_url_and_prefix(url)
     return RedisStore(rules, url=redis_url, prefix=prefix)
