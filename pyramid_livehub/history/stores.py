@@ -162,7 +162,7 @@ class MemoryStore(HistoryStore):
         self.dedupe_window = dedupe_window
         self.clock = clock
         self._topics = collections.OrderedDict()
-        self._seen = collections.OrderedDict()  # msgid -> (topic, epoch, offset)
+        self._seen = collections.OrderedDict()  # (topic, msgid) -> (epoch, offset)
 
     def _topic_epoch(self):
         return self.epoch if not self.evicted_topics else '%s-%d' % (self.epoch,
@@ -184,12 +184,11 @@ class MemoryStore(HistoryStore):
         now = self.clock()
         for topic, args, kwargs, msgid in items:
             retention = self.retention(topic)
-            if msgid is not None and msgid in self._seen:
-                seen_topic, epoch, offset = self._seen[msgid]
-                if seen_topic == topic:
-                    self.duplicates += 1
-                    results.append({'epoch': epoch, 'offset': offset, 'duplicate': True})
-                    continue
+            seen = self._seen.get((topic, msgid)) if msgid is not None else None
+            if seen is not None:
+                self.duplicates += 1
+                results.append({'epoch': seen[0], 'offset': seen[1], 'duplicate': True})
+                continue
             state = self._topics.get(topic)
             if state is None:
                 # The epoch from before this eviction is the one position() gave out
@@ -207,7 +206,7 @@ class MemoryStore(HistoryStore):
             self._trim(state, retention, now)
             self.appended += 1
             if msgid is not None:
-                self._seen[msgid] = (topic, state.epoch, state.last)
+                self._seen[topic, msgid] = (state.epoch, state.last)
                 if len(self._seen) > self.dedupe_window:
                     self._seen.popitem(last=False)
             results.append({'epoch': state.epoch, 'offset': state.last, 'duplicate': False})
