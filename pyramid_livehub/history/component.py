@@ -1,0 +1,217 @@
+"""The router component that assigns stream positions: :class:`HistoryComponent`.
+
+Crossbar starts it in the container worker when
+:func:`pyramid_livehub.history.history_components` asks for it.  It imports
+Twisted, so only the router imports this module.  The procedures and the wire
+format are described in :mod:`pyramid_livehub.history`.
+"""
+from autobahn.wamp.exception import ApplicationError
+from twisted.internet import reactor, threads
+from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
+from twisted.python.threadpool import ThreadPool
+
+from pyramid_livehub.history import POSITION_KEY, PROCEDURE_PREFIX
+from pyramid_livehub.history.settings import HistoryRules
+from pyramid_livehub.history.stores import HistoryStore, NoHistory, open_store
+from pyramid_livehub.router.component import LivehubComponent
+from pyramid_livehub.uri import check_topic
+
+#: Stores of this process by configuration: a component that re-joins after a
+#: lost connection keeps its history (and the memory store its epoch).
+_STORES: dict[tuple, HistoryStore] = {}
+
+
+def _store_for(extra):
+    key = (repr(extra.get('history')), extra.get('store', 'memory'),
+           extra.get('max_topics', 10000))
+    if key not in _STORES:
+        _STORES[key] = open_store(key[1], HistoryRules(extra.get('history') or []),
+                                  max_topics=key[2])
+    return _STORES[key]
+
+
+class HistoryComponent(LivehubComponent):
+    """Router component: publishes history-enabled events with their position.
+
+    ``extra``: ``history`` (the parsed ``livehub.history`` lines),
+    ``store`` (``livehub.history_store``), ``max_topics``.
+
+    Appends are coalesced: while the store is busy with one batch, new calls
+    wait and go as the next batch (one Redis round trip for many events), and
+    each batch is published in offset order before the next one starts.
+    """
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.store = _store_for(self.extra)
+        self.published = 0
+        self.unpositioned = 0
+        self.store_errors = 0
+        self.publish_errors = 0
+        self.batches = 0          # store round trips (appends per batch = appended / batches)
+        self._pending = []        # [(item, Deferred)] waiting for the store
+        self._busy = False
+        self._pool = None
+        if self.store.blocking:
+            # One thread: store calls run in order, so offsets are published in order.
+            self._pool = ThreadPool(1, 1, name='livehub-history')
+            self._pool.start()
+            reactor.addSystemEventTrigger('during', 'shutdown', self._pool.stop)
+
+    @inlineCallbacks
+    def onJoin(self, details):
+        """Register the procedures."""
+        for name, method in (('publish', self.publish_event), ('publish_batch', self.publish_batch),
+                             ('fetch', self.fetch), ('position', self.position),
+                             ('stats', self.stats)):
+            yield self.register(method, PROCEDURE_PREFIX + name)
+        self.log.info('livehub history: ready ({kind} store, {lines} pattern(s))',
+                      kind=self.store.kind, lines=len(self.store.rules.lines))
+
+    # -- store calls ----------------------------------------------------------
+
+    def _call(self, method, *args):
+        if self._pool is None:
+            return maybeDeferred(method, *args)
+        return threads.deferToThreadPool(reactor, self._pool, method, *args)
+
+    def _append(self, items):
+        """Deferred list of positions (None for a topic without history), in order."""
+        waiting = Deferred()
+        self._pending.append((items, waiting))
+        if not self._busy:
+            self._next_batch()
+        return waiting
+
+    def _next_batch(self):
+        if not self._pending:
+            self._busy = False
+            return
+        self._busy = True
+        batch, self._pending = self._pending, []
+        items = [item for items, _ in batch for item in items]
+        self.batches += 1
+        stored = [item for item in items if self.store.rules.retention(item[0]) is not None]
+        d = self._call(self.store.append_many, stored)
+        d.addCallbacks(self._stored, self._store_failed, callbackArgs=(batch,),
+                       errbackArgs=(batch,))
+        d.addBoth(lambda _: self._next_batch())
+
+    def _stored(self, positions, batch):
+        positions = iter(positions)
+        for items, waiting in batch:
+            marked = [(item, next(positions) if self.store.rules.retention(item[0]) is not None
+                       else None) for item in items]
+            try:
+                results = [self._publish_marked(item, position) for item, position in marked]
+            except Exception as exc:  # noqa: BLE001 - the caller hears of it
+                # Stored but not sent live (the router connection is going away):
+                # the caller resends, the resend is dropped as a duplicate, and
+                # subscribers get the event through fetch.
+                self.publish_errors += 1
+                waiting.errback(ApplicationError('livehub.history.publish_failed',
+                                                 'stored but not published: %s' % exc))
+            else:
+                waiting.callback(results)
+
+    def _publish_marked(self, item, position):
+        topic, args, kwargs, msgid = item
+        if position is None:
+            self.unpositioned += 1
+        elif position['duplicate']:
+            return position  # a resend: its first copy was published already
+        else:
+            mark = {'epoch': position['epoch'], 'offset': position['offset']}
+            if msgid is not None:
+                mark['msgid'] = msgid
+            kwargs = dict(kwargs, **{POSITION_KEY: mark})
+        self.publish(topic, *args, **kwargs)
+        self.published += 1
+        return position
+
+    def _store_failed(self, failure, batch):
+        self.store_errors += 1
+        if self.store_errors in (1, 10) or self.store_errors % 1000 == 0:
+            self.log.error('livehub history: the {kind} store failed ({n} so far): {exc}',
+                           kind=self.store.kind, n=self.store_errors, exc=failure.value)
+        error = ApplicationError('livehub.history.store_unavailable',
+                                 'history store (%s) failed, nothing was published: %s'
+                                 % (self.store.kind, failure.value))
+        for _, waiting in batch:
+            waiting.errback(error)
+
+    @staticmethod
+    def _checked(topic, args, kwargs, msgid):
+        try:
+            check_topic(topic)
+        except ValueError as exc:
+            raise ApplicationError('livehub.history.invalid_topic', str(exc)) from None
+        if not isinstance(args, (list, tuple, type(None))) or not isinstance(
+                kwargs, (dict, type(None))):
+            raise ApplicationError('livehub.history.invalid_argument',
+                                   'args must be a list and kwargs a dict (or null), got %s '
+                                   'and %s' % (type(args).__name__, type(kwargs).__name__))
+        kwargs = dict(kwargs or {})
+        if POSITION_KEY in kwargs:
+            raise ApplicationError('livehub.history.reserved_key',
+                                   'kwargs key %r is reserved for the stream position'
+                                   % POSITION_KEY)
+        return topic, list(args or ()), kwargs, msgid
+
+    # -- procedures -------------------------------------------------------------
+
+    def publish_event(self, topic, args=None, kwargs=None, msgid=None):
+        """``livehub.history.publish``: position, store and publish one event.
+
+        Returns the position (``{epoch, offset, duplicate}``), or None for a
+        topic without history (then the event was published, unpositioned).
+        """
+        d = self._append([self._checked(topic, args, kwargs, msgid)])
+        d.addCallback(lambda results: results[0])
+        return d
+
+    def publish_batch(self, events):
+        """``livehub.history.publish_batch``: ``[[topic, args, kwargs, msgid], ...]``.
+
+        Like :meth:`publish_event` for each, in order; returns the list of positions.
+        """
+        items = []
+        for event in events:
+            topic, args, kwargs, msgid = (list(event) + [None] * 4)[:4]
+            items.append(self._checked(topic, args, kwargs, msgid))
+        return self._append(items)
+
+    def _read(self, method, topic, *args):
+        d = self._call(method, topic, *args)
+
+        def no_history(failure):
+            failure.trap(NoHistory)
+            raise ApplicationError('livehub.history.not_enabled', str(failure.value))
+        d.addErrback(no_history)
+        return d
+
+    def fetch(self, topic, since=None, limit=None, epoch=None):
+        """``livehub.history.fetch``: events after ``since`` (see HistoryStore.fetch)."""
+        if since is not None and (not isinstance(since, int) or since < 0):
+            raise ApplicationError('livehub.history.invalid_argument',
+                                   'since must be an offset >= 0, got %r' % (since,))
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ApplicationError('livehub.history.invalid_argument',
+                                   'limit must be a count >= 0, got %r' % (limit,))
+        return self._read(self.store.fetch, topic, since, limit, epoch)
+
+    def position(self, topic):
+        """``livehub.history.position``: the topic's current ``{epoch, offset}``."""
+        return self._read(self.store.position, topic)
+
+    def stats(self):
+        """``livehub.history.stats``: the store's counters and this component's."""
+        def counters():
+            return dict(self.store.stats(), epoch=self.store.epoch)
+        d = self._call(counters)
+        d.addCallback(lambda stats: dict(stats, published=self.published,
+                                         unpositioned=self.unpositioned,
+                                         store_errors=self.store_errors,
+                                         publish_errors=self.publish_errors,
+                                         batches=self.batches))
+        return d

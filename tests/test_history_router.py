@@ -1,0 +1,196 @@
+"""The history component in a real crossbar node: publish -> position -> fetch since."""
+import asyncio
+import threading
+import uuid
+
+import pytest
+
+from pyramid_livehub import settings as settings_module
+from pyramid_livehub.publisher import backend_authentication, make_transport
+from pyramid_livehub.router import node_config
+from pyramid_livehub.router.process import RouterProcess, free_port
+
+POSITION = 'livehub_position'
+
+
+@pytest.fixture
+def history_wired(monkeypatch):
+    """What the lead wires for good: the settings rows and the node-config provider."""
+    monkeypatch.setattr(settings_module, 'SETTING_TABLE_MODULES',
+                        settings_module.SETTING_TABLE_MODULES
+                        + ['pyramid_livehub.history.settings'])
+    monkeypatch.setattr(node_config, 'COMPONENT_PROVIDERS', node_config.COMPONENT_PROVIDERS
+                        + ['pyramid_livehub.history:history_components'])
+
+
+@pytest.fixture
+def redis_store_url():
+    """A Redis store URL with a key prefix of the test's own (deleted afterwards)."""
+    import redis
+    prefix = 'livehub:test:%s:' % uuid.uuid4().hex
+    yield 'redis://127.0.0.1:6379/0?prefix=' + prefix
+    client = redis.Redis.from_url('redis://127.0.0.1:6379/0')
+    keys = list(client.scan_iter(prefix + '*'))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def start_router(settings, cbdir):
+    node = RouterProcess(settings, cbdir)
+    node.start(timeout=40, wait_for_log='livehub history: ready')
+    return node
+
+
+def in_session(settings, scenario, timeout=30.0):
+    """Run ``await scenario(session)`` in a backend WAMP session; return its result."""
+    result = {}
+
+    def run():
+        import txaio
+        from autobahn.asyncio.component import Component
+        txaio.use_asyncio()
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        transport = make_transport(settings)
+        transport['max_retries'] = 3
+        component = Component(transports=[transport], realm=settings['realm'],
+                              authentication=backend_authentication(settings))
+
+        done = loop.create_future()
+
+        async def joined(session, details):
+            if done.done():
+                return  # a reconnect: the scenario runs once
+            try:
+                result['value'] = await asyncio.wait_for(scenario(session), timeout)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test
+                result['error'] = exc
+            done.set_result(None)
+
+        component.on('join', joined)
+        started = asyncio.ensure_future(component.start(loop=loop), loop=loop)
+        try:
+            loop.run_until_complete(asyncio.wait([done, started], timeout=timeout + 5,
+                                                 return_when=asyncio.FIRST_COMPLETED))
+            if started.done() and started.exception() is not None:
+                result.setdefault('error', started.exception())
+            # Leave cleanly, then drop the loop: the Component would reconnect.
+            loop.run_until_complete(asyncio.wait([asyncio.ensure_future(component.stop())],
+                                                 timeout=2))
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout + 10)
+    if 'value' in result:
+        return result['value']
+    raise AssertionError('WAMP scenario failed: %r' % (result.get('error', 'timeout'),))
+
+
+async def wait_until(condition, timeout=10.0):
+    """Poll ``condition()`` on the loop until true (fails after ``timeout``)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError('condition not met within %ss' % timeout)
+        await asyncio.sleep(0.02)
+
+
+def history_settings(store='memory'):
+    return settings_module.parse_settings({
+        'livehub.router_url': 'rs://127.0.0.1:%d' % free_port(),
+        'livehub.browser_url': 'ws://127.0.0.1:%d/ws' % free_port(),
+        'livehub.history': 'app.orders.** 100 3600',
+        'livehub.history_store': store,
+    })
+
+
+@pytest.mark.parametrize('store', ['memory', 'redis'])
+def test_events_carry_positions_resends_are_dropped_and_fetch_since_recovers(
+        store, history_wired, redis_store_url, tmp_path):
+    settings = history_settings(redis_store_url if store == 'redis' else 'memory')
+    node = start_router(settings, str(tmp_path / 'node'))
+    try:
+        async def scenario(session):
+            from autobahn.wamp.types import SubscribeOptions
+            received = []
+            await session.subscribe(lambda *a, **kw: received.append((a, kw)), 'app.',
+                                    options=SubscribeOptions(match='prefix'))
+            acks = []
+            for i in range(5):
+                acks.append(await session.call('livehub.history.publish', 'app.orders.1',
+                                               [i], {'n': i}, 'msg-%d' % i))
+            resend = await session.call('livehub.history.publish', 'app.orders.1', [1],
+                                        {'n': 1}, 'msg-1')
+            plain = await session.call('livehub.history.publish', 'app.misc', ['x'])
+            batch = await session.call('livehub.history.publish_batch',
+                                       [['app.orders.2', [7], {}, 'b-1'],
+                                        ['app.orders.1', [5], {}, None]])
+            await wait_until(lambda: len(received) >= 8)
+            await asyncio.sleep(0.3)  # a duplicate, if published, would arrive by now
+            position = await session.call('livehub.history.position', 'app.orders.1')
+            since = await session.call('livehub.history.fetch', 'app.orders.1', 2)
+            late = await session.call('livehub.history.fetch', 'app.orders.1', None, 2)
+            stats = await session.call('livehub.history.stats')
+            return acks, resend, plain, batch, received, position, since, late, stats
+
+        acks, resend, plain, batch, received, position, since, late, stats = in_session(
+            settings, scenario)
+    except BaseException:
+        print(node.log_tail(60))
+        raise
+    finally:
+        node.stop()
+    epoch = acks[0]['epoch']
+    assert [a['offset'] for a in acks] == [1, 2, 3, 4, 5]
+    assert resend == {'epoch': epoch, 'offset': 2, 'duplicate': True}
+    assert plain is None
+    assert [(b['offset'], b['duplicate']) for b in batch] == [(1, False), (6, False)]
+    orders = [(kw[POSITION]['offset'], a[0]) for a, kw in received
+              if POSITION in kw and kw[POSITION]['epoch'] == epoch and a[0] != 7]
+    assert orders == [(1, 0), (2, 1), (3, 2), (4, 3), (5, 4), (6, 5)]  # in order, once each
+    assert received[0][1][POSITION] == {'epoch': epoch, 'offset': 1, 'msgid': 'msg-0'}
+    assert (('x',), {}) in received  # the plain topic: published, no position
+    assert len(received) == 8
+    assert position == {'epoch': epoch, 'offset': 6}
+    assert since['complete'] is True and since['epoch'] == epoch
+    assert [(e['offset'], e['kwargs'].get('n')) for e in since['events']] == [
+        (3, 2), (4, 3), (5, 4), (6, None)]
+    assert [e['offset'] for e in late['events']] == [5, 6]
+    assert stats['duplicates'] == 1 and stats['appended'] == 7 and stats['store'] == store
+
+
+@pytest.mark.parametrize('store', ['memory', 'redis'])
+def test_router_restart_keeps_the_stream_only_with_redis(store, history_wired, redis_store_url,
+                                                         tmp_path):
+    settings = history_settings(redis_store_url if store == 'redis' else 'memory')
+
+    async def publish_three(session):
+        return [await session.call('livehub.history.publish', 'app.orders.9', [i])
+                for i in range(3)]
+
+    async def after_restart(session):
+        position = await session.call('livehub.history.position', 'app.orders.9')
+        fetched = await session.call('livehub.history.fetch', 'app.orders.9', 1, None, epoch)
+        return position, fetched
+
+    node = start_router(settings, str(tmp_path / 'first'))
+    try:
+        acks = in_session(settings, publish_three)
+    finally:
+        node.stop()
+    epoch = acks[0]['epoch']
+    node = start_router(settings, str(tmp_path / 'second'))
+    try:
+        position, fetched = in_session(settings, after_restart)
+    finally:
+        node.stop()
+    if store == 'redis':
+        assert position == {'epoch': epoch, 'offset': 3}
+        assert fetched['complete'] is True
+        assert [e['args'] for e in fetched['events']] == [[1], [2]]
+    else:
+        assert position['epoch'] != epoch and position['offset'] == 0
+        assert fetched['complete'] is False and fetched['events'] == []
