@@ -18,6 +18,7 @@ requires = [
     'chameleon>=4',
     'pyramid_chameleon>=0.3',
     'transaction>=3.0',
+    'redis>=5',  # the history store in Redis (streams)
 ]
 
 tests_require = [

@@ -20,6 +20,7 @@ from pyramid.exceptions import ConfigurationError
 
 from pyramid_livehub._parse import (PREFIX, Setting, as_bool, as_float, as_int, as_list,
                                     as_realm, as_route_prefix, as_text, as_url, one_of)
+from pyramid_livehub.history import settings as history_settings
 from pyramid_livehub.models import settings as model_settings
 from pyramid_livehub.plugins import settings as plugin_settings
 from pyramid_livehub.router.bridges import settings as bridge_settings
@@ -82,7 +83,7 @@ CORE_SETTINGS = [
 
 #: The concerns' rows, in the order of the settings reference.
 TABLE = (CORE_SETTINGS + bridge_settings.SETTINGS + security_settings.SETTINGS
-         + model_settings.SETTINGS + plugin_settings.SETTINGS)
+         + model_settings.SETTINGS + plugin_settings.SETTINGS + history_settings.SETTINGS)
 
 
 def all_settings():

@@ -13,7 +13,7 @@ more components.
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from pyramid_livehub.settings import Setting, as_int
+from pyramid_livehub._parse import Setting, as_int
 
 #: Largest ``size`` one history line may ask for (events kept per topic).
 MAX_SIZE = 1000000
@@ -180,3 +180,6 @@ SETTINGS = [
             'longest ago is evicted (counted as `evicted_topics`; its next event starts a '
             'new epoch for that topic).'),
 ]
+
+#: The keys the history component gets (see ``router.node_config.component_settings``).
+HISTORY_KEYS = ['history', 'history_store', 'history_max_topics']

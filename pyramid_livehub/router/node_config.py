@@ -26,6 +26,9 @@ imports Twisted.
 """
 from urllib.parse import urlsplit
 
+from pyramid_livehub.history import COMPONENT_CLASS as HISTORY_CLASS
+from pyramid_livehub.history import history_components
+from pyramid_livehub.history.settings import HISTORY_KEYS
 from pyramid_livehub.plugins.settings import PLUGIN_HOST_KEYS
 from pyramid_livehub.router.auth import auth_components
 from pyramid_livehub.router.bridges import bridge_components
@@ -34,7 +37,7 @@ from pyramid_livehub.router.plugins import plugin_components
 from pyramid_livehub.settings import JOIN_KEYS
 
 #: Where router components come from.
-COMPONENT_PROVIDERS = [bridge_components, plugin_components, auth_components]
+COMPONENT_PROVIDERS = [bridge_components, plugin_components, history_components, auth_components]
 
 #: Class of the plugin host (it gets :data:`PLUGIN_HOST_KEYS`).
 PLUGIN_HOST_CLASS = 'pyramid_livehub.router.plugins.host.PluginHost'
@@ -96,6 +99,8 @@ def component_settings(settings, component):
         return settings.subset(JOIN_KEYS + bridge_keys(bridge))
     if component['classname'] == PLUGIN_HOST_CLASS:
         return settings.subset(JOIN_KEYS + PLUGIN_HOST_KEYS)
+    if component['classname'] == HISTORY_CLASS:
+        return settings.subset(JOIN_KEYS + HISTORY_KEYS)
     raise ValueError('no settings subset for router component %r' % component['classname'])
 
 

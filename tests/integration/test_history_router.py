@@ -14,16 +14,6 @@ POSITION = 'livehub_position'
 
 
 @pytest.fixture
-def history_wired(monkeypatch):
-    """What the lead wires for good: the settings rows and the node-config provider."""
-    monkeypatch.setattr(settings_module, 'SETTING_TABLE_MODULES',
-                        settings_module.SETTING_TABLE_MODULES
-                        + ['pyramid_livehub.history.settings'])
-    monkeypatch.setattr(node_config, 'COMPONENT_PROVIDERS', node_config.COMPONENT_PROVIDERS
-                        + ['pyramid_livehub.history:history_components'])
-
-
-@pytest.fixture
 def redis_store_url():
     """A Redis store URL with a key prefix of the test's own (deleted afterwards)."""
     import redis
@@ -109,7 +99,7 @@ def history_settings(store='memory'):
 
 @pytest.mark.parametrize('store', ['memory', 'redis'])
 def test_events_carry_positions_resends_are_dropped_and_fetch_since_recovers(
-        store, history_wired, redis_store_url, tmp_path):
+        store, redis_store_url, tmp_path):
     settings = history_settings(redis_store_url if store == 'redis' else 'memory')
     node = start_router(settings, str(tmp_path / 'node'))
     try:
@@ -163,7 +153,7 @@ def test_events_carry_positions_resends_are_dropped_and_fetch_since_recovers(
 
 
 @pytest.mark.parametrize('store', ['memory', 'redis'])
-def test_router_restart_keeps_the_stream_only_with_redis(store, history_wired, redis_store_url,
+def test_router_restart_keeps_the_stream_only_with_redis(store, redis_store_url,
                                                          tmp_path):
     settings = history_settings(redis_store_url if store == 'redis' else 'memory')
 
