@@ -54,11 +54,14 @@ class RetryPolicy:
         self.retries = 0
 
     @classmethod
-    def from_settings(cls, settings):
-        """The policy of the ``livehub.*retry*`` settings (parsed, without the prefix)."""
+    def from_settings(cls, settings, max_retries=None):
+        """The policy of the ``livehub.*retry*`` settings (parsed, without the prefix).
+
+        ``max_retries`` replaces the setting (router components pass -1).
+        """
         return cls(settings['initial_retry_delay'], settings['max_retry_delay'],
                    settings['retry_delay_growth'], settings['retry_delay_jitter'],
-                   settings['max_retries'])
+                   settings['max_retries'] if max_retries is None else max_retries)
 
     def delay(self, n):
         """Seconds to wait before retry number ``n`` (0-based) in a row."""

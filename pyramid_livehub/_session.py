@@ -167,7 +167,11 @@ class BackgroundSession:
         return True
 
     def submit(self, coroutine):
-        """Schedule ``coroutine`` on the loop; a ``concurrent.futures.Future`` of its result."""
+        """Schedule ``coroutine`` on the loop; a ``concurrent.futures.Future`` of its result.
+
+        Create it with ``async def`` so that its body (e.g. ``session.call()``)
+        runs in the loop's thread.
+        """
         if self.loop is None:
             coroutine.close()
             raise RuntimeError('the background session %s is not running' % self.name)
@@ -314,6 +318,8 @@ def _finish_tasks(loop):
 def run_with_session(settings, work, timeout=10.0, name='livehub-call', **options):
     """Join (as the backend by default), return ``await work(session)``, stop.
 
+    ``work`` is called in the loop's thread and may return any awaitable
+    (``lambda session: session.call('x')``).
     ``options`` go to :class:`BackgroundSession` (``max_retries`` defaults to
     0: one attempt).  Raises ``RuntimeError`` when the router cannot be
     joined within ``timeout`` seconds, and whatever ``work`` raises.
@@ -322,6 +328,11 @@ def run_with_session(settings, work, timeout=10.0, name='livehub-call', **option
     background = BackgroundSession(settings, name=name, **options).start()
     try:
         session = background.wait_joined(timeout)
-        return background.run(work(session), timeout)
+        return background.run(_await_work(work, session), timeout)
     finally:
         background.stop()
+
+
+async def _await_work(work, session):
+    # ``work(session)`` is called here, in the loop's thread: Autobahn is not thread-safe.
+    return await work(session)
