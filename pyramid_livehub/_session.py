@@ -214,6 +214,7 @@ class BackgroundSession:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)  # txaio finds the loop per thread; two loops may coexist
         self.loop = loop
+        finished = None
         try:
             self.component = self._make_component()
             finished = self.component.start(loop=loop)
@@ -230,6 +231,10 @@ class BackgroundSession:
                 _finish_tasks(loop)
             finally:
                 loop.close()
+                # The component may have ended in the last turn, too late for
+                # its callback to run: read the outcome here (and mark it seen).
+                if finished is not None and finished.done():
+                    self._component_done(finished)
                 if not self.done.done():
                     self.done.set_result(None)
                 self._changed.set()
