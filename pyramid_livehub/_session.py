@@ -139,7 +139,7 @@ class BackgroundSession:
         return self
 
     def wait_joined(self, timeout=10.0):
-        """The session once joined; ``RuntimeError`` after ``timeout`` s or when the component gave up."""
+        """The joined session; ``RuntimeError`` after ``timeout`` s or if the component gave up."""
         deadline = time.monotonic() + timeout
         while True:
             session = self.session
@@ -187,7 +187,7 @@ class BackgroundSession:
             raise
 
     def stop(self, timeout=2.0):
-        """Leave, cancel the loop's tasks, stop the loop and join the thread (up to ``timeout`` s)."""
+        """Leave, end the loop's tasks, stop the loop, join the thread (up to ``timeout`` s)."""
         if not self.started:
             return
         loop, thread = self.loop, self.thread

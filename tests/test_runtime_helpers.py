@@ -1,4 +1,4 @@
-"""Unit tests of the runtime helpers: the reconnect policy, the bounded queue, the background session."""
+"""Unit tests of the runtime helpers: reconnect policy, bounded queue, background session."""
 import logging
 import threading
 

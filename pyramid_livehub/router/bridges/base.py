@@ -286,7 +286,7 @@ class BrokerBridge(LivehubComponent):
                       exc=exc or type(exc).__name__, delay=delay)
 
     def retry_policy(self):
-        """A reconnect policy for one broker thread: the ``livehub.*retry*`` delays, never giving up."""
+        """A reconnect policy for one broker thread: the ``livehub.*retry*`` delays, forever."""
         return RetryPolicy.from_settings(self.settings, max_retries=-1)
 
     def start_thread(self, target, role):
