@@ -104,30 +104,8 @@ def _body(i, stamped):
 
 def run_backend_session(settings, work, timeout):
     """Join as the backend identity in a thread, return ``await work(session)``, leave."""
-    from autobahn.asyncio.component import Component
-    from pyramid_livehub.publisher import backend_authentication, make_transport
-    result, done = {}, threading.Event()
-
-    def run():
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        component = Component(transports=[make_transport(settings)], realm=settings['realm'],
-                              authentication=backend_authentication(settings))
-
-        @component.on_join
-        async def joined(session, details):
-            result['value'] = await work(session)
-            done.set()
-            await session.leave()
-
-        component.start(loop=loop)
-        while not done.is_set():
-            loop.run_until_complete(asyncio.sleep(0.05))
-        loop.close()
-
-    threading.Thread(target=run, daemon=True).start()
-    done.wait(timeout)
-    return result['value']
+    from pyramid_livehub._session import run_with_session
+    return run_with_session(settings, work, timeout=timeout, name='bench-backend')
 
 
 def produce_wamp(settings, topic, count, rate=None):

@@ -8,9 +8,8 @@ change, so that a tab that just opened gets a number too.
 """
 import asyncio
 import logging
-import threading
 
-from pyramid_livehub.publisher import make_transport
+from pyramid_livehub._session import BackgroundSession
 
 log = logging.getLogger(__name__)
 
@@ -24,42 +23,17 @@ class ViewerCounter:
         self.settings = settings
         self.watched_topic = watched_topic
         self.interval = interval
-        self._loop = None
-        self._component = None
-        self._thread = None
+        self._background = BackgroundSession(settings, name='demo-viewer-counter',
+                                             max_retries=-1, on_join=self._on_join)
 
     def start(self):
         """Connect (and keep reconnecting) in the background."""
-        self._thread = threading.Thread(target=self._run, name='demo-viewer-counter', daemon=True)
-        self._thread.start()
+        self._background.start()
         return self
 
     def stop(self, timeout=2.0):
         """Leave the router and end the thread."""
-        loop = self._loop
-        if loop is None or not loop.is_running():
-            return
-        asyncio.run_coroutine_threadsafe(self._stop(), loop)
-        self._thread.join(timeout)
-
-    def _run(self):
-        import txaio
-        txaio.use_asyncio()
-        from autobahn.asyncio.component import Component
-        settings = self.settings
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
-        self._component = Component(
-            transports=[make_transport(settings)], realm=settings['realm'],
-            authentication={'wampcra': {'authid': settings['backend_authid'],
-                                        'secret': settings['backend_secret']}})
-        self._component.on('join', self._on_join)
-        self._component.start(loop=loop)
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
+        self._background.stop(timeout)
 
     def _on_join(self, session, details):
         asyncio.ensure_future(self._report(session))
@@ -76,14 +50,3 @@ class ViewerCounter:
                 if session.is_attached():
                     log.warning('demo: cannot count the viewers: %s', exc)
             await asyncio.sleep(self.interval)
-
-    async def _stop(self):
-        try:
-            await self._component.stop()
-        except Exception:  # noqa: BLE001 - stopping anyway
-            pass
-        current = asyncio.current_task()
-        for task in asyncio.all_tasks():
-            if task is not current:
-                task.cancel()
-        asyncio.get_running_loop().stop()

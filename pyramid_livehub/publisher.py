@@ -14,7 +14,6 @@ At interpreter exit the queue is flushed for up to
 """
 import asyncio
 import atexit
-import collections
 import logging
 import os
 import struct
@@ -22,14 +21,15 @@ import threading
 import time
 import weakref
 
+from pyramid_livehub._queue import BoundedQueue, QueueFull
+from pyramid_livehub._session import BackgroundSession, backend_authentication, make_transport
 from pyramid_livehub.codec import prepare_event
 from pyramid_livehub.settings import LivehubSettings, parse_settings
 
+__all__ = ['Publisher', 'PublisherStats', 'QueueFull', 'RawSocketBatch',
+           'backend_authentication', 'make_transport']
+
 log = logging.getLogger(__name__)
-
-
-class QueueFull(Exception):
-    """Raised by ``publish()`` when the queue is full and ``livehub.overflow = raise``."""
 
 
 class PublisherStats:
@@ -66,8 +66,17 @@ class Publisher:
             settings = parse_settings(settings)
         self.settings = settings
         self.stats = PublisherStats()
-        self._lock = threading.Lock()
-        self._reset_state()
+        self._lock = threading.Lock()  # the counters
+        self._queue = BoundedQueue(
+            settings['queue_size'], settings['overflow'], name='livehub: publisher queue',
+            logger=log, hint='events waiting for the router at %s; raise livehub.queue_size '
+                             'or choose another livehub.overflow' % settings['router_url'])
+        self._background = BackgroundSession(
+            settings, name='livehub-publisher', on_join=self._on_join,
+            on_leave=self._on_leave, on_disconnect=self._on_disconnect)
+        self._pid = os.getpid()
+        self._last_refusal = None
+        self._wake_pending = False
         _live_publishers.add(self)
 
     @classmethod
@@ -98,31 +107,18 @@ class Publisher:
         """Queue an event whose topic and payload were already checked."""
         if self._pid != os.getpid():
             self._reset_after_fork()
-        queue = self._queue
         with self._lock:
-            if len(queue) >= self._bound:
-                policy = self.settings['overflow']
-                if policy == 'raise':
-                    raise QueueFull(
-                        'livehub publisher queue is full (%d events waiting for the router at '
-                        '%s); raise livehub.queue_size or choose another livehub.overflow'
-                        % (self._bound, self.settings['router_url']))
+            if self._queue.put((topic, args, kwargs)):
                 self.stats.dropped += 1
-                if self.stats.dropped == 1 or self.stats.dropped % 1000 == 0:
-                    log.warning('livehub: queue full (%d), %s; %d dropped so far',
-                                self._bound, policy.replace('_', ' '), self.stats.dropped)
-                if policy == 'drop_newest':
+                if self._queue.overflow == 'drop_newest':
                     return
-                queue.popleft()
-            queue.append((topic, args, kwargs))
             self.stats.queued += 1
-        if not self._started:
-            self._start()
-        if not self._wake_pending and self._session is not None:
+        background = self._background
+        if not background.started:
+            background.start()
+        if not self._wake_pending and background.session is not None:
             self._wake_pending = True
-            try:
-                self._loop.call_soon_threadsafe(self._drain)
-            except RuntimeError:  # loop closed at interpreter exit
+            if not background.call_soon(self._drain):  # loop closed at interpreter exit
                 self._wake_pending = False
 
     def pending(self):
@@ -132,7 +128,7 @@ class Publisher:
     @property
     def connected(self):
         """True while a WAMP session to the router is open."""
-        return self._session is not None
+        return self._background.session is not None
 
     def connect(self, timeout=0.0):
         """Start the background session if it is not running; return ``connected``.
@@ -141,12 +137,11 @@ class Publisher:
         """
         if self._pid != os.getpid():
             self._reset_after_fork()
-        if not self._started:
-            self._start()
+        self._background.start()
         deadline = time.monotonic() + timeout
-        while self._session is None and time.monotonic() < deadline:
+        while self._background.session is None and time.monotonic() < deadline:
             time.sleep(0.01)
-        return self._session is not None
+        return self._background.session is not None
 
     def flush(self, timeout=5.0):
         """Wait until every queued event has reached the router.
@@ -155,99 +150,40 @@ class Publisher:
         (the events stay queued).  Delivery is confirmed with a round trip
         to the router after the queue is empty.
         """
-        if not self._started or self._pid != os.getpid():
+        if not self._background.started:
             return not self._queue
-        if self._loop is None:  # the thread has not finished starting
+        if self._background.loop is None:  # the thread has not finished starting
             return False
-        future = asyncio.run_coroutine_threadsafe(self._flush_async(), self._loop)
         try:
-            return future.result(timeout)
-        except Exception:
-            future.cancel()
+            return self._background.run(self._flush_async(), timeout)
+        except Exception:  # noqa: BLE001 - timeout or a lost session: not flushed
             return False
 
     def close(self, timeout=None):
         """Flush (up to ``timeout``, default ``livehub.shutdown_timeout``) and stop the thread."""
         if timeout is None:
             timeout = self.settings['shutdown_timeout']
-        if not self._started or self._pid != os.getpid():
+        if not self._background.started:
             return
-        flushed = self.flush(timeout) if self._queue or self._session else True
+        flushed = self.flush(timeout) if self._queue or self.connected else True
         if not flushed:
             log.warning('livehub: %d events not delivered at shutdown (router %s unreachable)',
                         len(self._queue), self.settings['router_url'])
-        loop = self._loop
-        self._closing = True
-        if loop is not None and loop.is_running():
-            asyncio.run_coroutine_threadsafe(self._stop_async(), loop)
-            self._thread.join(timeout=2)
-        self._started = False
+        self._background.stop(2)
 
     # -- background side -----------------------------------------------------
 
-    def _reset_state(self):
+    def _reset_after_fork(self):
+        # The parent's thread and socket do not exist in the child: the
+        # background session starts over (lazily), the parent's queued
+        # events stay so that none is lost.
+        self._lock = threading.Lock()
+        self._queue.after_fork()
         self._pid = os.getpid()
-        self._bound = self.settings['queue_size']
-        self._queue = collections.deque()
-        self._started = False
-        self._closing = False
         self._last_refusal = None
         self._wake_pending = False
-        self._session = None
-        self._loop = None
-        self._thread = None
-        self._component = None
-
-    def _reset_after_fork(self):
-        # The parent's thread and socket do not exist in the child: start over,
-        # keeping the parent's queued events so that none is lost.
-        with self._lock:
-            queued = self._queue
-            self._lock = threading.Lock()
-            self._reset_state()
-            self._queue.extend(queued)
-
-    def _start(self):
-        with self._lock:
-            if self._started:
-                return
-            self._started = True
-            ready = threading.Event()
-            self._thread = threading.Thread(
-                target=self._run, args=(ready,), name='livehub-publisher', daemon=True)
-            self._thread.start()
-        ready.wait(5)
-
-    def _run(self, ready):
-        import txaio
-        txaio.use_asyncio()
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)  # txaio finds the loop per thread; two loops may coexist
-        self._loop = loop
-        self._component = self._make_component()
-        self._component.start(loop=loop)
-        loop.call_soon(ready.set)
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
-
-    def _make_component(self):
-        from autobahn.asyncio.component import Component
-        settings = self.settings
-        transport = make_transport(settings)
-        component = Component(
-            transports=[transport],
-            realm=settings['realm'],
-            authentication=backend_authentication(settings),
-        )
-        component.on('join', self._on_join)
-        component.on('leave', self._on_leave)
-        component.on('disconnect', self._on_disconnect)
-        return component
 
     def _on_join(self, session, details):
-        self._session = session
         self._last_refusal = None
         self.stats.joins += 1
         if self.stats.joins > 1:
@@ -258,7 +194,6 @@ class Publisher:
         self._drain()
 
     def _on_leave(self, session, details):
-        self._session = None
         reason = getattr(details, 'reason', None) or ''
         if reason in _LOGIN_REFUSED and reason != self._last_refusal:
             self._last_refusal = reason  # once per reason, not on every retry
@@ -269,22 +204,21 @@ class Publisher:
                       getattr(details, 'message', '') or '', )
 
     def _on_disconnect(self, session, was_clean=True):
-        if not self._closing and (self._session is not None or self.stats.joins):
+        if not self._background.stopping and self.stats.joins:
             log.warning('livehub: lost the router at %s; queueing up to %d events and '
-                        'reconnecting', self.settings['router_url'], self._bound)
-        self._session = None
+                        'reconnecting', self.settings['router_url'], self._queue.bound)
 
     def _drain(self):
         # Clear the flag first: an event appended after this point wakes us again.
         self._wake_pending = False
-        session = self._session
-        queue = self._queue
+        session = self._background.session
         if session is None:
             return
+        queue = self._queue
+        events = queue.get_batch(self.DRAIN_BATCH)
         batch = RawSocketBatch.for_session(session)
         sent = 0
-        while queue and sent < self.DRAIN_BATCH:
-            topic, args, kwargs = queue.popleft()
+        for index, (topic, args, kwargs) in enumerate(events):
             try:
                 if batch is not None:
                     batch.add(topic, args, kwargs)
@@ -292,49 +226,43 @@ class Publisher:
                     session.publish(topic, *args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - must never kill the loop
                 if not session.is_attached():
-                    queue.appendleft((topic, args, kwargs))  # _on_join drains again
+                    self._put_back(events[index:])  # _on_join drains again
                     break
                 self.stats.failed += 1
                 log.error('livehub: router refused event on %r: %s', topic, exc)
                 continue
             sent += 1
         if batch is not None and not batch.write():
-            queue.extendleft(reversed(batch.events))  # connection closing: keep them
+            self._put_back(batch.events)  # connection closing: keep them
             sent = 0
         self.stats.sent += sent
-        if self._session is None or self._wake_pending:
+        if self._background.session is None or self._wake_pending:
             return
+        loop = self._background.loop
         if queue:
             self._wake_pending = True
-            self._loop.call_soon(self._drain)
+            loop.call_soon(self._drain)
         elif sent and self.settings['publish_linger']:
             # Events are flowing: instead of being woken for each new one
             # (a self-pipe write and read, a GIL hand-off, a send() per
             # event), look again shortly and send what came in one write.
             # When a linger finds nothing, the next event wakes us at once.
             self._wake_pending = True
-            self._loop.call_later(self.settings['publish_linger'], self._drain)
+            loop.call_later(self.settings['publish_linger'], self._drain)
+
+    def _put_back(self, events):
+        lost = self._queue.put_back(events)
+        if lost:
+            with self._lock:
+                self.stats.dropped += lost
 
     async def _flush_async(self):
-        while self._queue or self._session is None:
+        while self._queue or self._background.session is None:
             await asyncio.sleep(0.005)
         # TCP keeps order: once the router answers this call, it has
         # processed every event we wrote before it.
-        await self._session.call('wamp.session.count')
+        await self._background.session.call('wamp.session.count')
         return not self._queue
-
-    async def _stop_async(self):
-        session = self._session
-        self._session = None
-        try:
-            if self._component is not None:
-                await self._component.stop()
-        except Exception:  # noqa: BLE001 - shutting down anyway
-            pass
-        if session is not None and session.is_attached():
-            session.leave()
-        await _cancel_other_tasks()
-        asyncio.get_running_loop().stop()
 
 
 class RawSocketBatch:
@@ -387,41 +315,6 @@ class RawSocketBatch:
             return False
         transport.write(b''.join(self._chunks))
         return True
-
-
-async def _cancel_other_tasks():
-    """Cancel the loop's other tasks (e.g. a pending reconnect) before stopping it."""
-    current = asyncio.current_task()
-    tasks = [task for task in asyncio.all_tasks() if task is not current]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def backend_authentication(settings):
-    """Autobahn ``Component`` authentication for the backend identity (WAMP-CRA)."""
-    return {'wampcra': {'authid': settings['backend_authid'],
-                        'secret': settings['backend_secret']}}
-
-
-def make_transport(settings):
-    """Autobahn ``Component`` transport config for ``livehub.router_url``."""
-    url = settings['router_url']
-    kind = 'rawsocket' if url.startswith(('rs://', 'rss://')) else 'websocket'
-    transport = {
-        'type': kind,
-        'url': url,
-        'max_retries': settings['max_retries'],
-        'initial_retry_delay': settings['initial_retry_delay'],
-        'max_retry_delay': settings['max_retry_delay'],
-        'retry_delay_growth': settings['retry_delay_growth'],
-        'retry_delay_jitter': settings['retry_delay_jitter'],
-    }
-    if kind == 'rawsocket':
-        transport['serializer'] = settings['serializer']
-    else:
-        transport['serializers'] = [settings['serializer']]
-    return transport
 
 
 #: WAMP reasons for which retrying cannot help until the configuration changes

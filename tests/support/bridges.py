@@ -1,5 +1,4 @@
 """Helpers for the bridge tests: a router with bridges, a WAMP caller, broker clients."""
-import asyncio
 import re
 import subprocess
 import threading
@@ -8,7 +7,7 @@ import time
 import paho.mqtt.client as paho
 import pika
 
-from pyramid_livehub.publisher import backend_authentication, make_transport
+from pyramid_livehub._session import run_with_session
 from pyramid_livehub.router.process import RouterProcess, free_port, port_open
 from pyramid_livehub.settings import parse_settings
 
@@ -47,39 +46,11 @@ def last_stats_line(node, bridge):
 
 def wamp_call(settings, procedure, *args, timeout=10.0):
     """Call a WAMP procedure as the backend identity; return its result."""
-    result = {}
-
-    def run():
-        import txaio
-        from autobahn.asyncio.component import Component
-        txaio.use_asyncio()
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        transport = make_transport(settings)
-        transport['max_retries'] = 3
-        component = Component(transports=[transport], realm=settings['realm'], authentication=backend_authentication(settings))
-
-        async def joined(session, details):
-            try:
-                result['value'] = await session.call(procedure, *args)
-            except Exception as exc:  # noqa: BLE001 - handed to the caller
-                result['error'] = exc
-            session.leave()
-
-        component.on('join', joined)
-        try:
-            loop.run_until_complete(asyncio.wait_for(component.start(loop=loop), timeout))
-        except Exception as exc:  # noqa: BLE001
-            result.setdefault('error', exc)
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout + 2)
-    if 'value' in result:
-        return result['value']
-    raise AssertionError('calling %s failed: %r' % (procedure, result.get('error', 'timeout')))
+    try:
+        return run_with_session(settings, lambda session: session.call(procedure, *args),
+                                timeout=timeout, max_retries=3)
+    except Exception as exc:  # noqa: BLE001 - reported with the procedure's name
+        raise AssertionError('calling %s failed: %r' % (procedure, exc)) from exc
 
 
 def amqp_channel():

@@ -5,7 +5,9 @@ import sys
 import pytest
 from pyramid.exceptions import ConfigurationError
 
-from pyramid_livehub.router.bridges.stats import BoundedQueue, BridgeStats, RetryDelays
+from pyramid_livehub._queue import BoundedQueue
+from pyramid_livehub._retry import RetryPolicy
+from pyramid_livehub.router.bridges.stats import BridgeStats
 from pyramid_livehub.router.bridges.payload import META_KEY, decode_body, encode_event, inbound_event
 from pyramid_livehub.router.bridges import (BRIDGES, NoSuchBridge, bridge_class_path,
                                             bridge_components, check_bridge_name)
@@ -226,8 +228,8 @@ def test_bounded_queue_drops_the_oldest_and_says_so():
 
 
 def test_retry_delays_grow_to_the_cap_and_reset():
-    delays = RetryDelays({'initial_retry_delay': 0.5, 'max_retry_delay': 2.0,
-                          'retry_delay_growth': 2.0, 'retry_delay_jitter': 0.0})
+    delays = RetryPolicy(initial_retry_delay=0.5, max_retry_delay=2.0, retry_delay_growth=2.0,
+                         retry_delay_jitter=0.0)
     assert [delays.next() for _ in range(4)] == [0.5, 1.0, 2.0, 2.0]
     delays.reset()
     assert delays.next() == 0.5

@@ -21,7 +21,6 @@ import pika
 import pika.exceptions
 
 from pyramid_livehub.router.bridges.base import BrokerBridge
-from pyramid_livehub.router.bridges.stats import RetryDelays
 from pyramid_livehub.router.bridges.payload import ORIGIN_HEADER, jsonable_headers
 from pyramid_livehub.router.bridges.topics import levels_to_routing_key, routing_key_to_levels
 
@@ -101,7 +100,7 @@ class AmqpBridge(BrokerBridge):
     # -- inbound ------------------------------------------------------------
 
     def _consume_forever(self):
-        delays = RetryDelays(self.settings)
+        delays = self.retry_policy()
         while not self.stopping.is_set():
             connection = None
             try:
@@ -147,7 +146,7 @@ class AmqpBridge(BrokerBridge):
     # -- outbound -----------------------------------------------------------
 
     def _publish_forever(self):
-        delays = RetryDelays(self.settings)
+        delays = self.retry_policy()
         headers = {ORIGIN_HEADER: self.origin}
         mode = pika.DeliveryMode.Persistent if self.durable else pika.DeliveryMode.Transient
         properties = {

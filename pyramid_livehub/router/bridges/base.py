@@ -33,7 +33,9 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.internet.task import LoopingCall
 
 from pyramid_livehub.router.bridges.payload import META_KEY, encode_event, inbound_event
-from pyramid_livehub.router.bridges.stats import BoundedQueue, BridgeStats
+from pyramid_livehub._queue import BoundedQueue, should_log
+from pyramid_livehub._retry import RetryPolicy
+from pyramid_livehub.router.bridges.stats import BridgeStats
 from pyramid_livehub.router.component import LivehubComponent
 from pyramid_livehub.router.bridges.topics import (UnmappableTopic, levels_to_wamp, parse_dotted_pattern,
                             pattern_matches, wamp_subscription, wamp_to_levels)
@@ -61,8 +63,6 @@ class BrokerBridge(LivehubComponent):
     parse_pattern = staticmethod(parse_dotted_pattern)
     #: Events published per reactor turn before letting the network run.
     DRAIN_BATCH = 500
-    #: Refusals logged in full before only every 1000th is.
-    LOUD_REFUSALS = 10
     #: Seconds a durable bridge's broker thread waits for room in a full
     #: inbound queue before dropping (it holds the broker back meanwhile).
     DURABLE_WAIT = 5.0
@@ -100,12 +100,13 @@ class BrokerBridge(LivehubComponent):
         self.origin = ROUTER_ORIGIN
         self.prefix = self.setting('wamp_prefix')
         bound = self.settings['bridge_queue_size']
-        self.inbound = BoundedQueue(bound)
-        self.outbound = BoundedQueue(bound)
+        self.inbound = BoundedQueue(bound, name='livehub bridge %s: inbound queue' % self.name,
+                                    logger=self.log)
+        self.outbound = BoundedQueue(bound, name='livehub bridge %s: outbound queue' % self.name,
+                                     logger=self.log, hint='broker away?')
         self.stopping = threading.Event()
         self._drain_lock = threading.Lock()
         self._drain_scheduled = False
-        self._refusals = 0
         self.inbound_patterns = [self.parse_pattern(p) for p in self.setting('inbound')]
         self.outbound_patterns = [self.parse_pattern(p) for p in self.setting('outbound')]
         self._stats_loop = None
@@ -185,11 +186,7 @@ class BrokerBridge(LivehubComponent):
         args, kwargs = inbound_event(body, meta, content_type)
         wait = self.DURABLE_WAIT if self.settings.get('%s_durable' % self.name) else 0
         if self.inbound.put((topic, args, kwargs, time.monotonic()), wait):
-            self.stats.dropped_inbound += 1
-            if self.stats.dropped_inbound in (1, 10) or self.stats.dropped_inbound % 1000 == 0:
-                self.log.warn('livehub bridge {name}: inbound queue full ({bound}), oldest '
-                              'dropped; {n} dropped so far', name=self.name,
-                              bound=self.inbound.bound, n=self.stats.dropped_inbound)
+            self.stats.dropped_inbound += 1  # the queue logs it
         with self._drain_lock:
             if self._drain_scheduled:
                 return
@@ -252,11 +249,7 @@ class BrokerBridge(LivehubComponent):
             return
         self.stats.forwarded += 1
         if self.outbound.put(OutboundMessage(name, body, content_type, topic, time.monotonic())):
-            self.stats.dropped_outbound += 1
-            if self.stats.dropped_outbound in (1, 10) or self.stats.dropped_outbound % 1000 == 0:
-                self.log.warn('livehub bridge {name}: outbound queue full ({bound}, broker '
-                              'away?), oldest dropped; {n} dropped so far', name=self.name,
-                              bound=self.outbound.bound, n=self.stats.dropped_outbound)
+            self.stats.dropped_outbound += 1  # the queue logs it
 
     def mark_sent(self, message):
         """Broker threads call this for each message the broker took."""
@@ -265,16 +258,14 @@ class BrokerBridge(LivehubComponent):
 
     def requeue(self, unsent):
         """Put messages a broker thread could not send back in front of the queue."""
-        lost = self.outbound.put_back(unsent)
-        self.stats.dropped_outbound += lost
+        self.stats.dropped_outbound += self.outbound.put_back(unsent)
 
     # -- shared helpers for broker threads -----------------------------------
 
     def refuse(self, direction, name, exc):
         """Count and log a name the topic mapping refused."""
         self.stats.unmappable += 1
-        self._refusals += 1
-        if self._refusals <= self.LOUD_REFUSALS or self._refusals % 1000 == 0:
+        if should_log(self.stats.unmappable):
             self.log.warn('livehub bridge {name}: {direction} topic {topic!r} cannot be mapped '
                           '({reason}); dropped ({n} so far)', name=self.name,
                           direction=direction, topic=name, reason=exc, n=self.stats.unmappable)
@@ -293,6 +284,10 @@ class BrokerBridge(LivehubComponent):
         self.log.warn('livehub bridge {name}: {what} ({broker}) failed: {exc}; retrying in '
                       '{delay:.1f}s', name=self.name, what=what, broker=self.describe_broker(),
                       exc=exc or type(exc).__name__, delay=delay)
+
+    def retry_policy(self):
+        """A reconnect policy for one broker thread: the ``livehub.*retry*`` delays, forever."""
+        return RetryPolicy.from_settings(self.settings, max_retries=-1)
 
     def start_thread(self, target, role):
         """Start a daemon thread for this bridge."""

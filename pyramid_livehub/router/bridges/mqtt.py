@@ -7,7 +7,10 @@ and TLS files (``mqtt_ca_certs``, ``mqtt_certfile``, ``mqtt_keyfile``).
 Features: MQTT ``a/b/c`` <-> WAMP ``a.b.c`` (under
 ``livehub.mqtt_wamp_prefix``), filters with ``+`` and ``#``, QoS
 (``livehub.mqtt_qos``), retain flag, QoS, message id, content type and user
-properties in ``livehub_broker``; reconnect with backoff (paho's loop);
+properties in ``livehub_broker``; reconnect with backoff (paho's loop, which
+starts at ``livehub.initial_retry_delay`` and stops at ``max_retry_delay``
+like :class:`~pyramid_livehub._retry.RetryPolicy` but doubles the wait and
+adds no jitter: see :meth:`~pyramid_livehub._retry.RetryPolicy.paho_delays`);
 durable mode (``livehub.mqtt_durable``): persistent session (clean start
 off, a session expiry of a day, a fixed client id) and QoS at least 1, so
 messages sent while the bridge was away are delivered when it is back.
@@ -63,8 +66,8 @@ class MqttBridge(BrokerBridge):
                            certfile=self.setting('certfile') or None,
                            keyfile=self.setting('keyfile') or None)
         client.max_queued_messages_set(self.settings['bridge_queue_size'])
-        client.reconnect_delay_set(min_delay=self.settings['initial_retry_delay'],
-                                   max_delay=self.settings['max_retry_delay'])
+        # paho reconnects by itself: the nearest equivalent of the policy.
+        client.reconnect_delay_set(**self.retry_policy().paho_delays())
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

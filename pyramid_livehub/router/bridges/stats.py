@@ -1,11 +1,11 @@
-"""The thread-safe state of a bridge: bounded queues, counters, reconnect delays.
+"""The counters of a bridge (:class:`BridgeStats`).
 
 Kept apart from :mod:`pyramid_livehub.router.bridges.base` because it needs no
-Twisted: tests and tools can use it without choosing txaio's framework.
+Twisted: tests and tools can use it without choosing txaio's framework.  The
+bridge's queues are :class:`pyramid_livehub._queue.BoundedQueue` and its
+reconnect delays :class:`pyramid_livehub._retry.RetryPolicy`, as everywhere in livehub.
 """
 import collections
-import random
-import threading
 
 
 class BridgeStats:
@@ -60,77 +60,3 @@ class BridgeStats:
         """``received=3 published=3 ...`` for the periodic log line."""
         return ' '.join('%s=%s' % (name, getattr(self, name))
                         for name in self.COUNTERS + ('connected',))
-
-
-class BoundedQueue:
-    """A thread-safe FIFO that drops its oldest item when full (the caller counts)."""
-
-    def __init__(self, bound):
-        self.bound = bound
-        self._items = collections.deque()
-        self._cond = threading.Condition()
-
-    def __len__(self):
-        return len(self._items)
-
-    def put(self, item, wait=0.0):
-        """Append ``item``; return True if the oldest item was dropped to make room.
-
-        ``wait`` > 0 first waits up to that many seconds for room (back-pressure
-        for durable bridges, whose broker keeps what they have not taken yet).
-        """
-        with self._cond:
-            if wait and len(self._items) >= self.bound:
-                self._cond.wait_for(lambda: len(self._items) < self.bound, wait)
-            dropped = len(self._items) >= self.bound
-            if dropped:
-                self._items.popleft()
-            self._items.append(item)
-            self._cond.notify()
-        return dropped
-
-    def put_back(self, items):
-        """Return unsent ``items`` to the front; return how many did not fit (dropped)."""
-        with self._cond:
-            room = max(0, self.bound - len(self._items))
-            keep = list(items)[:room]
-            self._items.extendleft(reversed(keep))
-            self._cond.notify()
-        return len(items) - len(keep)
-
-    def get_batch(self, limit, timeout=None):
-        """Up to ``limit`` items, waiting up to ``timeout`` seconds for the first one."""
-        with self._cond:
-            if not self._items and timeout:
-                self._cond.wait(timeout)
-            count = min(limit, len(self._items))
-            batch = [self._items.popleft() for _ in range(count)]
-            if batch:
-                self._cond.notify_all()  # room for a waiting put()
-            return batch
-
-    def wake(self):
-        """Wake a waiting ``get_batch`` (used when stopping)."""
-        with self._cond:
-            self._cond.notify_all()
-
-
-class RetryDelays:
-    """The reconnect policy (the core ``livehub.*retry*`` settings): growing, capped, jittered."""
-
-    def __init__(self, settings):
-        self.initial = settings['initial_retry_delay']
-        self.maximum = settings['max_retry_delay']
-        self.growth = settings['retry_delay_growth']
-        self.jitter = settings['retry_delay_jitter']
-        self.reset()
-
-    def reset(self):
-        """Start again from the initial delay (after a successful connection)."""
-        self._next = self.initial
-
-    def next(self):
-        """Seconds to wait before the next attempt."""
-        delay = self._next
-        self._next = min(self.maximum, self._next * self.growth)
-        return delay * (1 + random.uniform(0, self.jitter))

@@ -14,7 +14,6 @@ import threading
 import stomp
 
 from pyramid_livehub.router.bridges.base import BrokerBridge
-from pyramid_livehub.router.bridges.stats import RetryDelays
 from pyramid_livehub.router.bridges.payload import ORIGIN_HEADER, jsonable_headers
 from pyramid_livehub.router.bridges.topics import levels_to_stomp_destination, stomp_destination_to_levels
 
@@ -114,7 +113,7 @@ class StompBridge(BrokerBridge):
             pass
 
     def _connect_forever(self):
-        delays = RetryDelays(self.settings)
+        delays = self.retry_policy()
         while not self.stopping.is_set():
             try:
                 connection, listener = self._connect()

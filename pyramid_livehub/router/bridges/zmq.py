@@ -14,6 +14,7 @@ are ``livehub.bridge_queue_size``.
 """
 import zmq
 
+from pyramid_livehub._queue import should_log
 from pyramid_livehub.router.bridges.base import BrokerBridge
 from pyramid_livehub.router.bridges.settings import check_bridge_settings, endpoint_port
 from pyramid_livehub.router.bridges.topics import literal_head, levels_to_routing_key, routing_key_to_levels
@@ -86,7 +87,9 @@ class ZmqBridge(BrokerBridge):
             self.stats.received += 1
             self.stats.errors += 1
             self.stats.last_error = 'a message with %d frames (expected [topic, payload])' % len(frames)
-            self.log.warn('livehub bridge zmq: {error}; dropped', error=self.stats.last_error)
+            if should_log(self.stats.errors):
+                self.log.warn('livehub bridge zmq: {error}; dropped ({n} errors so far)',
+                              error=self.stats.last_error, n=self.stats.errors)
             return
         try:
             topic = frames[0].decode('utf-8')

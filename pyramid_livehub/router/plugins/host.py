@@ -14,6 +14,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.python.threadable import isInIOThread
 
+from pyramid_livehub._queue import BoundedQueue
 from pyramid_livehub.codec import prepare_event
 from pyramid_livehub.plugins import STATS_PROCEDURE, Message, consumer_topics, discover_plugins, \
     subscription_for
@@ -52,10 +53,13 @@ class PluginHost(LivehubComponent):
                 sys.path.insert(0, path)
         self.runners = {}
         self.load_errors = {}
-        self.pending_publishes = 0
-        self._pending_lock = threading.Lock()
+        #: plugin events waiting for the router's event loop (the newest dropped when full)
+        self.pending_publishes = BoundedQueue(
+            MAX_PENDING_PUBLISHES, 'drop_newest', logger=self.log,
+            name='livehub plugins: events waiting for the router loop')
+        self._drain_lock = threading.Lock()
+        self._drain_scheduled = False
         self.published = 0
-        self.publish_dropped = 0
         self.publish_failed = 0
         self._stopped = True
 
@@ -123,21 +127,19 @@ class PluginHost(LivehubComponent):
         if isInIOThread():
             self._publish_now(topic, args, kwargs, source)
             return
-        with self._pending_lock:
-            if self.pending_publishes >= MAX_PENDING_PUBLISHES:
-                self.publish_dropped += 1
-                if self.publish_dropped == 1 or self.publish_dropped % 1000 == 0:
-                    self.log.warn('livehub plugins: {pending} events wait for the router loop; '
-                                  'dropping new ones ({dropped} so far)',
-                                  pending=MAX_PENDING_PUBLISHES, dropped=self.publish_dropped)
+        if self.pending_publishes.put((topic, args, kwargs, source)):
+            return  # dropped (counted and logged by the queue)
+        with self._drain_lock:
+            if self._drain_scheduled:
                 return
-            self.pending_publishes += 1
-        reactor.callFromThread(self._publish_queued, topic, args, kwargs, source)
+            self._drain_scheduled = True
+        reactor.callFromThread(self._publish_queued)
 
-    def _publish_queued(self, topic, args, kwargs, source):
-        with self._pending_lock:
-            self.pending_publishes -= 1
-        self._publish_now(topic, args, kwargs, source)
+    def _publish_queued(self):
+        with self._drain_lock:
+            self._drain_scheduled = False
+        for topic, args, kwargs, source in self.pending_publishes.get_batch(MAX_PENDING_PUBLISHES):
+            self._publish_now(topic, args, kwargs, source)
 
     def _publish_now(self, topic, args, kwargs, source):
         if not self.is_attached():
@@ -167,7 +169,7 @@ class PluginHost(LivehubComponent):
                           if isinstance(r, ProducerRunner)},
             'load_errors': dict(self.load_errors),
             'published': self.published,
-            'publish_dropped': self.publish_dropped,
+            'publish_dropped': self.pending_publishes.dropped,
             'publish_failed': self.publish_failed,
         }
 

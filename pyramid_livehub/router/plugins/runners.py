@@ -15,12 +15,12 @@ counters are served by the WAMP procedure ``livehub.plugins.stats``.
 This module has no Twisted imports (the app renders the node config with it);
 the component itself is :class:`pyramid_livehub.router.plugins.host.PluginHost`.
 """
-import collections
 import os
 import threading
 import time
 import traceback
 
+from pyramid_livehub._queue import BoundedQueue, should_log
 from pyramid_livehub.plugins import consumer_topics, frequency_seconds, plugin_sources, subscription_for, \
     topic_matches
 
@@ -37,9 +37,6 @@ def plugin_components(settings):
 
 class _Runner:
     """A plugin's thread and its counters."""
-
-    #: failures logged in full before logging only every hundredth
-    LOG_FIRST_FAILURES = 10
 
     def __init__(self, host, name, plugin):
         self.host = host
@@ -65,7 +62,7 @@ class _Runner:
 
     def failure(self, what):
         self.failed += 1
-        if self.failed <= self.LOG_FIRST_FAILURES or self.failed % 100 == 0:
+        if should_log(self.failed):
             self.host.log.error('livehub plugin {name}: {what} raised (failure {count}); it keeps '
                                 'running:\n{tb}', name=self.name, what=what, count=self.failed,
                                 tb=traceback.format_exc())
@@ -77,12 +74,18 @@ class ConsumerRunner(_Runner):
     def __init__(self, host, name, consumer, backlog):
         super().__init__(host, name, consumer)
         self.backlog = backlog
-        self.waiting = collections.deque()
-        self.condition = threading.Condition()
-        self.received = self.consumed = self.dropped = 0
+        #: messages waiting for the consumer's thread; the oldest is dropped when full
+        self.waiting = BoundedQueue(backlog, name='livehub plugin %s: backlog' % name,
+                                    logger=host.log)
+        self.received = self.consumed = 0
         self.subscriptions = [subscription_for(p) for p in consumer_topics(type(consumer))]
         #: the router delivers a publication once per matching subscription; take it once
         self.last_publication = None
+
+    @property
+    def dropped(self):
+        """Messages lost to the full backlog."""
+        return self.waiting.dropped
 
     def matches(self, topic):
         """True if one of the consumer's patterns matches ``topic``."""
@@ -90,28 +93,16 @@ class ConsumerRunner(_Runner):
 
     def offer(self, message):
         """Queue a message (router thread); drop the oldest waiting one when full."""
-        with self.condition:
-            if len(self.waiting) >= self.backlog:
-                self.waiting.popleft()
-                self.dropped += 1
-                if self.dropped == 1 or self.dropped % 1000 == 0:
-                    self.host.log.warn('livehub plugin {name}: backlog of {backlog} full, '
-                                       'dropping the oldest message ({dropped} dropped so far)',
-                                       name=self.name, backlog=self.backlog,
-                                       dropped=self.dropped)
-            self.waiting.append(message)
-            self.received += 1
-            self.condition.notify()
+        self.received += 1
+        self.waiting.put(message)
 
     def loop(self):
         """Consume waiting messages until stopped (the consumer's thread)."""
         while True:
-            with self.condition:
-                while not self.waiting and not self.stopping.is_set():
-                    self.condition.wait()
-                if self.stopping.is_set():
-                    return
-                message = self.waiting.popleft()
+            batch = self.waiting.get_batch(1, timeout=None)
+            if not batch:  # stopped
+                return
+            message = batch[0]
             try:
                 self.plugin.consume(message)
                 self.consumed += 1
@@ -120,9 +111,8 @@ class ConsumerRunner(_Runner):
 
     def stop(self):
         """Ask the thread to finish; messages still waiting are not consumed."""
-        with self.condition:
-            self.stopping.set()
-            self.condition.notify()
+        self.stopping.set()
+        self.waiting.close()
 
     def stats(self):
         """The consumer's counters."""
