@@ -20,6 +20,7 @@ and :class:`~pyramid_livehub.settings.LivehubSettings`,
 :class:`~pyramid_livehub.widgets.LiveWidgets` (the last two are imported on
 first use).
 """
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from pyramid.config import PHASE1_CONFIG
@@ -57,18 +58,21 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError('module %r has no attribute %r' % (__name__, name))
-    import importlib
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value   # later lookups skip __getattr__
-    return value
+if not TYPE_CHECKING:
+    # Hidden from mypy, which would otherwise type every unknown attribute of
+    # the package as Any (it sees the two names through the imports above).
+    def __getattr__(name: str) -> Any:
+        """Import a ``_LAZY`` name on first use (PEP 562)."""
+        module_name = _LAZY.get(name)
+        if module_name is None:
+            raise AttributeError('module %r has no attribute %r' % (__name__, name))
+        value = getattr(importlib.import_module(module_name), name)
+        globals()[name] = value   # later lookups skip __getattr__
+        return value
 
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    def __dir__() -> list[str]:
+        """The lazy names too, so that ``dir()`` and autocompletion show them."""
+        return sorted(set(globals()) | set(_LAZY))
 
 
 def get_publisher(registry: Any) -> PublisherLike:

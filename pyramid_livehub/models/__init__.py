@@ -182,7 +182,7 @@ def make_live_model(model: type, publisher: Any, topic: str | None = None,
     return LiveModel(model, topic, fields, get_publisher, serializer=serializer, actions=actions)
 
 
-def live_model_for(instance: Any) -> 'LiveModel | None':
+def live_model_for(instance: Any) -> LiveModel | None:
     """The :class:`LiveModel` of ``instance``'s class (or a base class), or None."""
     if not _live_models:
         return None
@@ -395,7 +395,7 @@ def _publish(changes: Iterable[Change]) -> None:
                       change.action, live.model_name, exc, live.lost)
 
 
-_warned_bulk: 'weakref.WeakSet[LiveModel]' = weakref.WeakSet()
+_warned_bulk: weakref.WeakSet[LiveModel] = weakref.WeakSet()
 
 
 def _warn_about_bulk_statements(orm_execute_state: Any) -> None:
@@ -413,7 +413,7 @@ def _warn_about_bulk_statements(orm_execute_state: Any) -> None:
                     'objects and flush to publish them', mapper.class_.__name__)
 
 
-def live_model_for_class(klass: type) -> 'LiveModel | None':
+def live_model_for_class(klass: type) -> LiveModel | None:
     """The :class:`LiveModel` of a class (or its nearest live base class), or None."""
     for base in klass.__mro__:
         live = _live_models.get(base)

@@ -77,8 +77,8 @@ class Consumer(Plugin):
     (default ``livehub.consumer_backlog``).
     """
 
-    topic: ClassVar['str | list[str] | None'] = None
-    backlog: ClassVar['int | None'] = None
+    topic: ClassVar[str | list[str] | None] = None
+    backlog: ClassVar[int | None] = None
 
     def consume(self, message: Message) -> None:
         """Handle one :class:`Message`.  Runs in this consumer's own thread."""
@@ -94,8 +94,8 @@ class PollingProducer(Plugin):
     ``poll()`` may also call ``self.publish(...)`` itself and return None.
     """
 
-    topic: ClassVar['str | None'] = None
-    frequency: ClassVar['float | datetime.timedelta | None'] = None
+    topic: ClassVar[str | None] = None
+    frequency: ClassVar[float | datetime.timedelta | None] = None
 
     def poll(self) -> Any:
         """Return what to publish on ``topic`` now, or None."""

@@ -20,13 +20,25 @@ from pyramid_livehub.patterns import ONE as PATTERN_ONE
 from pyramid_livehub.patterns import parse_rule_pattern
 
 
-
 class _Wildcard(enum.Enum):
     ONE = '*'
 
 
 #: A subscription/rule component: exactly one URI component, any value.
 ONE: Final = _Wildcard.ONE
+
+
+class _Prefix:
+    """A subscription component known only by its start (``app.us`` prefix)."""
+
+    def __init__(self, start: str) -> None:
+        self.start = start
+
+
+_RuleComponent = Union[str, _Wildcard]
+_SetComponent = Union[str, _Wildcard, _Prefix]
+#: ``(components, min_len, max_len)``; ``max_len`` None is unbounded.
+_TopicSet = tuple[list[_SetComponent], int, Union[int, None]]
 
 
 class TopicRule:
@@ -40,7 +52,7 @@ class TopicRule:
         self.components = list(self.pattern.components)
         self.per_user = AUTHID in self.components
 
-    def resolve(self, authid: str | None) -> 'list[_RuleComponent] | None':
+    def resolve(self, authid: str | None) -> list[_RuleComponent] | None:
         """Components with ``{authid}`` substituted; ``None`` if it cannot apply."""
         resolved = self.pattern.resolve(authid)
         if resolved is None:
@@ -68,19 +80,6 @@ def parse_grants(value: Any) -> list[TopicRule]:
         if rule.allow:
             rules.append(rule)
     return rules
-
-
-class _Prefix:
-    """A subscription component known only by its start (``app.us`` prefix)."""
-
-    def __init__(self, start: str) -> None:
-        self.start = start
-
-
-_RuleComponent = Union[str, _Wildcard]
-_SetComponent = Union[str, _Wildcard, _Prefix]
-#: ``(components, min_len, max_len)``; ``max_len`` None is unbounded.
-_TopicSet = tuple[list[_SetComponent], int, Union[int, None]]
 
 
 def topic_set(uri: str, match: str = 'exact') -> _TopicSet:
