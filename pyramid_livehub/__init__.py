@@ -44,6 +44,7 @@ __all__ = [
     # set-up and the publisher
     'includeme', 'get_publisher', 'get_settings', 'parse_settings', 'LivehubSettings',
     'Publisher', 'QueueFull', 'RequestPublisher', 'LiveEvent', 'IPublisher', 'ILivehubSettings',
+    'PublisherLike',
     # live models, security, plugins run by the router, scripts, widgets
     'publish_model_changes', 'issue_ticket', 'TicketError', 'Consumer', 'PollingProducer',
     'Message', 'Subscriber', 'LiveWidgets',
