@@ -51,6 +51,7 @@ demo: install
 	$(BIN)/python -m demo.run
 
 test: install system-deps brokers
+	$(BIN)/python -m mypy pyramid_livehub
 	$(BIN)/python -m pytest -q
 
 docs: .stamp-install

@@ -31,6 +31,7 @@ tests_require = [
     'psycopg2-binary>=2.9',
     'playwright>=1.40',
     'waitress>=2',
+    'mypy>=1.10',      # `make test` type-checks the package first (mypy.ini)
 ]
 
 # The docs site (`make docs`); the test extra includes it because the suite

@@ -6,31 +6,89 @@ Usage::
     config.include('pyramid_livehub')
     ...
     request.livehub.publish('app.orders.created', order)
+
+Everything public can be imported from here (``__all__``); besides what is
+defined in this module, that is :func:`~pyramid_livehub.settings.parse_settings`
+and :class:`~pyramid_livehub.settings.LivehubSettings`,
+:func:`~pyramid_livehub.models.publish_model_changes`,
+:func:`~pyramid_livehub.security.issue_ticket` and
+:class:`~pyramid_livehub.security.TicketError`,
+:class:`~pyramid_livehub.plugins.Consumer`,
+:class:`~pyramid_livehub.plugins.PollingProducer` and
+:class:`~pyramid_livehub.plugins.Message`,
+:class:`~pyramid_livehub.subscriber.Subscriber` and
+:class:`~pyramid_livehub.widgets.LiveWidgets` (the last two are imported on
+first use).
 """
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from pyramid.config import PHASE1_CONFIG
 
 from pyramid_livehub.events import LiveEvent, publish_live_event
-from pyramid_livehub.interfaces import ILivehubSettings, IPublisher, IPublisherFactory
+from pyramid_livehub.interfaces import (ILivehubSettings, IPublisher, IPublisherFactory,
+                                        PublisherLike)
+from pyramid_livehub.models import publish_model_changes
+from pyramid_livehub.plugins import Consumer, Message, PollingProducer
 from pyramid_livehub.publisher import Publisher, QueueFull
 from pyramid_livehub.request import RequestPublisher, livehub_for_request
-from pyramid_livehub.settings import parse_settings
+from pyramid_livehub.security import TicketError, issue_ticket
+from pyramid_livehub.settings import LivehubSettings, parse_settings
 from pyramid_livehub.views import add_client_config
 
-__all__ = ['includeme', 'LiveEvent', 'Publisher', 'QueueFull', 'RequestPublisher',
-           'get_publisher', 'get_settings', 'IPublisher', 'ILivehubSettings']
+if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time, see __getattr__
+    from pyramid_livehub.subscriber import Subscriber
+    from pyramid_livehub.widgets import LiveWidgets
+
+__all__ = [
+    # set-up and the publisher
+    'includeme', 'get_publisher', 'get_settings', 'parse_settings', 'LivehubSettings',
+    'Publisher', 'QueueFull', 'RequestPublisher', 'LiveEvent', 'IPublisher', 'ILivehubSettings',
+    'PublisherLike',
+    # live models, security, plugins run by the router, scripts, widgets
+    'publish_model_changes', 'issue_ticket', 'TicketError', 'Consumer', 'PollingProducer',
+    'Message', 'Subscriber', 'LiveWidgets',
+]
+
+#: Public names imported on first use: ``LiveWidgets`` loads Chameleon (~30 ms)
+#: and ``Subscriber`` a background WAMP session; a web process that uses neither
+#: does not pay for them.
+_LAZY = {
+    'Subscriber': 'pyramid_livehub.subscriber',
+    'LiveWidgets': 'pyramid_livehub.widgets',
+}
 
 
-def get_publisher(registry):
+if not TYPE_CHECKING:
+    # Hidden from mypy, which would otherwise type every unknown attribute of
+    # the package as Any (it sees the two names through the imports above).
+    def __getattr__(name: str) -> Any:
+        """Import a ``_LAZY`` name on first use (PEP 562)."""
+        module_name = _LAZY.get(name)
+        if module_name is None:
+            raise AttributeError('module %r has no attribute %r' % (__name__, name))
+        value = getattr(importlib.import_module(module_name), name)
+        globals()[name] = value   # later lookups skip __getattr__
+        return value
+
+    def __dir__() -> list[str]:
+        """The lazy names too, so that ``dir()`` and autocompletion show them."""
+        return sorted(set(globals()) | set(_LAZY))
+
+
+def get_publisher(registry: Any) -> PublisherLike:
     """The process's publisher for a Pyramid registry."""
-    return registry.getUtility(IPublisher)
+    publisher: PublisherLike = registry.getUtility(IPublisher)
+    return publisher
 
 
-def get_settings(registry):
+def get_settings(registry: Any) -> LivehubSettings:
     """The app's parsed ``livehub.*`` settings (registered once, at commit)."""
-    return registry.getUtility(ILivehubSettings)
+    settings: LivehubSettings = registry.getUtility(ILivehubSettings)
+    return settings
 
 
-def includeme(config):
+def includeme(config: Any) -> None:
     """Register ``request.livehub``, the ``LiveEvent`` hook, the views and the publisher.
 
     Settings are parsed once, in a deferred action (so ``livehub.*`` settings
@@ -44,7 +102,7 @@ def includeme(config):
     config.add_subscriber(publish_live_event, LiveEvent)
     config.add_directive('add_livehub_client_config', add_client_config)
 
-    def register():
+    def register() -> None:
         registry = config.registry
         settings = parse_settings(config.get_settings())
         registry.registerUtility(settings, ILivehubSettings)

@@ -7,11 +7,15 @@ those modules plainly to join them into the one table.
 """
 import difflib
 import re
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from pyramid.settings import asbool
 
 PREFIX = 'livehub.'
+
+#: A value parser: raw value (``.ini`` string or typed value) -> typed value.
+Parser = Callable[[Any], Any]
 
 
 class Setting:
@@ -23,36 +27,36 @@ class Setting:
     into a ``ConfigurationError`` naming the key.
     """
 
-    def __init__(self, name, default, parse, doc):
+    def __init__(self, name: str, default: Any, parse: Parser, doc: str) -> None:
         self.name = name
         self.default = default
         self.parse = parse
         self.doc = doc
 
     @property
-    def key(self):
+    def key(self) -> str:
         """The full settings key, e.g. ``livehub.realm``."""
         return PREFIX + self.name
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<Setting %s=%r>' % (self.key, self.default)
 
 
 # -- parsers: each takes a raw value and returns a typed one or raises ValueError
 
-def as_bool(value):
+def as_bool(value: Any) -> bool:
     """``true/false/yes/no/on/off/1/0`` -> bool."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
     if text not in ('true', 'false', 'yes', 'no', 'on', 'off', '1', '0', 't', 'f', 'y', 'n'):
         raise ValueError('expected true or false')
-    return asbool(text)
+    return bool(asbool(text))
 
 
-def as_int(minimum=None, maximum=None):
+def as_int(minimum: int | None = None, maximum: int | None = None) -> Callable[[Any], int]:
     """Integer parser with an inclusive range."""
-    def parse(value):
+    def parse(value: Any) -> int:
         try:
             number = int(str(value).strip())
         except ValueError:
@@ -62,9 +66,10 @@ def as_int(minimum=None, maximum=None):
     return parse
 
 
-def as_float(minimum=None, maximum=None):
+def as_float(minimum: float | None = None,
+             maximum: float | None = None) -> Callable[[Any], float]:
     """Float parser with an inclusive range."""
-    def parse(value):
+    def parse(value: Any) -> float:
         try:
             number = float(str(value).strip())
         except ValueError:
@@ -74,16 +79,16 @@ def as_float(minimum=None, maximum=None):
     return parse
 
 
-def _check_range(number, minimum, maximum):
+def _check_range(number: float, minimum: float | None, maximum: float | None) -> None:
     if minimum is not None and number < minimum:
         raise ValueError('expected a number >= %s' % minimum)
     if maximum is not None and number > maximum:
         raise ValueError('expected a number <= %s' % maximum)
 
 
-def one_of(*choices):
+def one_of(*choices: str) -> Callable[[Any], str]:
     """Parser for a fixed set of words; suggests the closest on a typo."""
-    def parse(value):
+    def parse(value: Any) -> str:
         text = str(value).strip().lower().replace('-', '_')
         if text not in choices:
             close = difflib.get_close_matches(text, choices, n=1)
@@ -93,9 +98,9 @@ def one_of(*choices):
     return parse
 
 
-def as_text(allow_empty=True):
+def as_text(allow_empty: bool = True) -> Callable[[Any], str]:
     """Plain string; ``allow_empty=False`` refuses a blank value."""
-    def parse(value):
+    def parse(value: Any) -> str:
         text = '' if value is None else str(value).strip()
         if not text and not allow_empty:
             raise ValueError('must not be empty')
@@ -103,16 +108,16 @@ def as_text(allow_empty=True):
     return parse
 
 
-def as_list(value):
+def as_list(value: Any) -> list[str]:
     """List separated by whitespace, new lines or commas (``mqtt, amqp``)."""
     if isinstance(value, (list, tuple)):
         return [str(v) for v in value]
     return str(value or '').replace(',', ' ').split()
 
 
-def as_url(*schemes):
+def as_url(*schemes: str) -> Callable[[Any], str]:
     """URL parser that checks the scheme and that a host and port are given."""
-    def parse(value):
+    def parse(value: Any) -> str:
         text = str(value).strip()
         parts = urlsplit(text)
         if parts.scheme not in schemes:
@@ -132,7 +137,7 @@ def as_url(*schemes):
 _REALM = re.compile(r'^[A-Za-z0-9_\-.]+$')
 
 
-def as_realm(value):
+def as_realm(value: Any) -> str:
     """A WAMP realm name: letters, digits, ``_ - .``."""
     text = str(value).strip()
     if not _REALM.match(text):
@@ -140,7 +145,7 @@ def as_realm(value):
     return text
 
 
-def as_route_prefix(value):
+def as_route_prefix(value: Any) -> str:
     """URL path prefix for the views, e.g. ``/livehub``."""
     text = str(value).strip()
     if not text.startswith('/') or text != text.rstrip('/') or ' ' in text:

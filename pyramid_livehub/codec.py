@@ -12,18 +12,19 @@ import datetime
 import decimal
 import json
 import uuid
+from typing import Any, Iterable, Mapping
 
 from pyramid_livehub.uri import check_topic
 
 _SCALARS = (str, int, float, bool, type(None), bytes)
 
 
-def _convert(value, request, path):
+def _convert(value: Any, request: Any, path: str) -> Any:
     """Plain-JSON copy of ``value``; raises TypeError naming the path."""
     if isinstance(value, _SCALARS):
         return value
     if isinstance(value, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 if not isinstance(key, (int, float, bool, type(None))):
@@ -45,7 +46,8 @@ def _convert(value, request, path):
                     'method' % (path, type(value).__name__))
 
 
-def prepare_payload(args, kwargs, request=None):
+def prepare_payload(args: Iterable[Any], kwargs: Mapping[str, Any],
+                    request: Any = None) -> tuple[list[Any], dict[str, Any]]:
     """Check and normalise an event's positional and keyword payload.
 
     Returns ``(list, dict)`` made of JSON values (and bytes).  Raises
@@ -68,7 +70,8 @@ def prepare_payload(args, kwargs, request=None):
     return plain_args, plain_kwargs
 
 
-def prepare_event(topic, args, kwargs, request=None):
+def prepare_event(topic: str, args: Iterable[Any], kwargs: Mapping[str, Any],
+                  request: Any = None) -> tuple[list[Any], dict[str, Any]]:
     """Check a whole event in the caller's thread: ``check_topic`` then ``prepare_payload``.
 
     Returns ``(args, kwargs)`` ready to queue; raises ``ValueError`` (topic)
@@ -78,17 +81,17 @@ def prepare_event(topic, args, kwargs, request=None):
     return prepare_payload(args, kwargs, request)
 
 
-def _allow_bytes(value):
+def _allow_bytes(value: Any) -> None:
     if isinstance(value, bytes):
         return None
     raise TypeError(type(value).__name__)
 
 
-def dumps(value):
+def dumps(value: Any) -> str:
     """Compact JSON text (the codec used for broker bodies and the CLI)."""
     return json.dumps(value, separators=(',', ':'), ensure_ascii=False)
 
 
-def loads(text):
+def loads(text: str | bytes) -> Any:
     """Inverse of :func:`dumps`."""
     return json.loads(text)

@@ -1,4 +1,6 @@
 """Publishing through Pyramid's event system: ``registry.notify(LiveEvent(...))``."""
+from typing import Any
+
 from pyramid.threadlocal import get_current_request
 
 from pyramid_livehub.interfaces import IPublisher
@@ -15,13 +17,13 @@ class LiveEvent:
     ``LiveEvent`` too).
     """
 
-    def __init__(self, topic, *args, **kwargs):
+    def __init__(self, topic: str, *args: Any, **kwargs: Any) -> None:
         self.topic = topic
         self.args = args
         self.kwargs = kwargs
 
 
-def publish_live_event(event):
+def publish_live_event(event: LiveEvent) -> None:
     """Subscriber for :class:`LiveEvent`: hands it to the request's or the process's publisher."""
     request = get_current_request()
     if request is not None and getattr(request, 'registry', None) is not None:

@@ -1,5 +1,16 @@
-"""Zope interfaces under which pyramid_livehub registers its utilities."""
+"""Zope interfaces under which pyramid_livehub registers its utilities.
+
+The registry looks utilities up by these interfaces; type hints use
+:class:`PublisherLike`, the static twin of :class:`IPublisher` (mypy cannot
+read zope interfaces).
+"""
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
+
 from zope.interface import Attribute, Interface
+
+if TYPE_CHECKING:  # pragma: no cover - only for the type checker
+    from pyramid_livehub.publisher import PublisherStats
+    from pyramid_livehub.settings import LivehubSettings
 
 
 class IPublisher(Interface):
@@ -15,6 +26,39 @@ class IPublisher(Interface):
 
     def flush(timeout):
         """Wait until queued events reached the router."""
+
+
+class PublisherLike(Protocol):
+    """What the code expects of a publisher (the :class:`IPublisher` utility), for type hints.
+
+    :class:`pyramid_livehub.publisher.Publisher` and
+    :class:`pyramid_livehub.testing.RecordingPublisher` both fit.
+    """
+
+    settings: 'LivehubSettings'
+    stats: 'PublisherStats'
+
+    @property
+    def connected(self) -> bool:
+        """True while a session to the router is joined."""
+
+    def publish(self, topic: str, *args: Any, **kwargs: Any) -> None:
+        """Check and queue a WAMP event."""
+
+    def enqueue(self, topic: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        """Queue an already checked event."""
+
+    def flush(self, timeout: float = ...) -> bool:
+        """Wait until queued events reached the router; False on timeout."""
+
+    def connect(self, timeout: float = ...) -> bool:
+        """Start the session if needed; return whether it is connected."""
+
+    def pending(self) -> int:
+        """How many events wait to be sent."""
+
+    def close(self, timeout: float | None = ...) -> None:
+        """Send what is queued (up to ``timeout``) and stop."""
 
 
 class ILivehubSettings(Interface):

@@ -26,6 +26,7 @@ documented by the broker, not by livehub.
 serves the pattern (the router decides with :func:`subscription_matches`).
 """
 import re
+from typing import Iterable
 
 #: Pattern token: exactly one component.
 ONE = '*'
@@ -45,17 +46,17 @@ class Pattern:
 
     __slots__ = ('text', 'components', 'rest')
 
-    def __init__(self, text, components, rest):
+    def __init__(self, text: str, components: Iterable[str], rest: bool) -> None:
         self.text = text
         self.components = tuple(components)
         self.rest = rest
 
     @property
-    def per_user(self):
+    def per_user(self) -> bool:
         """True if the pattern holds ``{authid}``."""
         return AUTHID in self.components
 
-    def resolve(self, authid):
+    def resolve(self, authid: str | None) -> list[str] | None:
         """Components with ``{authid}`` substituted; ``None`` if it cannot apply."""
         if not self.per_user:
             return list(self.components)
@@ -63,7 +64,7 @@ class Pattern:
             return None   # an authid that is not one URI component never matches
         return [authid if c == AUTHID else c for c in self.components]
 
-    def matches(self, topic, authid=None):
+    def matches(self, topic: str, authid: str | None = None) -> bool:
         """True if the WAMP URI ``topic`` matches (``{authid}`` only with an ``authid``)."""
         resolved = self.resolve(authid)
         if resolved is None:
@@ -73,7 +74,7 @@ class Pattern:
             return False
         return all(c == ONE or c == p for c, p in zip(resolved, parts))
 
-    def subscription(self):
+    def subscription(self) -> tuple[str, str]:
         """``(uri, match)`` of the WAMP subscription that receives exactly these topics.
 
         >>> parse_pattern('app.*.created').subscription()
@@ -94,14 +95,14 @@ class Pattern:
         uri = '.'.join('' if c == ONE else c for c in self.components)
         return uri, 'wildcard' if ONE in self.components else 'exact'
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.text
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<Pattern %s>' % self.text
 
 
-def parse_pattern(text, authid=False, setting=None):
+def parse_pattern(text: str, authid: bool = False, setting: str | None = None) -> Pattern:
     """Parse a pattern; ``authid=True`` allows ``{authid}`` (security rules).
 
     ``setting`` names the key for messages.  Raises :class:`ValueError`
@@ -131,7 +132,7 @@ def parse_pattern(text, authid=False, setting=None):
     return Pattern(text, components, rest)
 
 
-def parse_rule_pattern(text, setting=None):
+def parse_rule_pattern(text: str, setting: str | None = None) -> Pattern:
     """A security-rule pattern: like :func:`parse_pattern` with ``{authid}``, refusing
     the old trailing ``*`` (which used to mean one or more components)."""
     if text == ONE or text.endswith('.' + ONE):
@@ -143,7 +144,7 @@ def parse_rule_pattern(text, setting=None):
     return parse_pattern(text, authid=True, setting=setting)
 
 
-def subscription_matches(uri, match, topic):
+def subscription_matches(uri: str, match: str, topic: str) -> bool:
     """True if ``topic`` is delivered to the WAMP subscription ``(uri, match)``."""
     if match == 'exact':
         return topic == uri
@@ -153,7 +154,7 @@ def subscription_matches(uri, match, topic):
     return len(pattern) == len(parts) and all(p in ('', t) for p, t in zip(pattern, parts))
 
 
-def prefix_subscription(components):
+def prefix_subscription(components: Iterable[str]) -> tuple[str, str]:
     """``(uri, 'prefix')`` for everything that starts with ``components`` (joined by ``.``).
 
     Wider than a ``**`` pattern (it also receives ``a.bX`` for ``a.b``); used

@@ -1,6 +1,11 @@
 """``request.livehub``: the request's view of the publisher, with transactions."""
+from typing import Any, Sequence
+
 from pyramid_livehub.codec import prepare_event
-from pyramid_livehub.interfaces import IPublisher
+from pyramid_livehub.interfaces import IPublisher, PublisherLike
+
+#: A checked event waiting for the commit: ``(topic, args, kwargs)``.
+_Pending = tuple[str, Sequence[Any], dict[str, Any]]
 
 
 class RequestPublisher:
@@ -13,39 +18,40 @@ class RequestPublisher:
     right away in both cases, so a mistake raises in the view.
     """
 
-    def __init__(self, request, publisher):
+    def __init__(self, request: Any, publisher: PublisherLike) -> None:
         self.request = request
         self.publisher = publisher
-        self._pending = None
+        self._pending: tuple[Any, list[_Pending]] | None = None
 
-    def publish(self, topic, *args, **kwargs):
+    def publish(self, topic: str, *args: Any, **kwargs: Any) -> None:
         """Publish after the transaction commits (or at once without one)."""
-        args, kwargs = prepare_event(topic, args, kwargs, self.request)
+        payload, named = prepare_event(topic, args, kwargs, self.request)
         transaction = self._transaction()
         if transaction is None:
-            self.publisher.enqueue(topic, args, kwargs)
+            self.publisher.enqueue(topic, payload, named)
             return
         if self._pending is None or self._pending[0] is not transaction:
-            events = []
+            events: list[_Pending] = []
             self._pending = (transaction, events)
             transaction.addAfterCommitHook(self._after_commit, args=(events,))
-        self._pending[1].append((topic, args, kwargs))
+        self._pending[1].append((topic, payload, named))
 
-    def publish_immediately(self, topic, *args, **kwargs):
+    def publish_immediately(self, topic: str, *args: Any, **kwargs: Any) -> None:
         """Publish now, whatever the transaction does later."""
-        args, kwargs = prepare_event(topic, args, kwargs, self.request)
-        self.publisher.enqueue(topic, args, kwargs)
+        payload, named = prepare_event(topic, args, kwargs, self.request)
+        self.publisher.enqueue(topic, payload, named)
 
-    def flush(self, timeout=5.0):
+    def flush(self, timeout: float = 5.0) -> bool:
         """Wait until queued events reached the router (see ``Publisher.flush``)."""
         return self.publisher.flush(timeout)
 
     @property
-    def stats(self):
+    def stats(self) -> dict[str, int]:
         """The publisher's counters as a dict."""
-        return self.publisher.stats.as_dict()
+        counters: dict[str, int] = self.publisher.stats.as_dict()
+        return counters
 
-    def _transaction(self):
+    def _transaction(self) -> Any:
         if not self.publisher.settings['transactional']:
             return None
         manager = getattr(self.request, 'tm', None)
@@ -59,13 +65,13 @@ class RequestPublisher:
             return None
         return transaction
 
-    def _after_commit(self, committed, events):
+    def _after_commit(self, committed: bool, events: list[_Pending]) -> None:
         if not committed:
             return
         for topic, args, kwargs in events:
             self.publisher.enqueue(topic, args, kwargs)
 
 
-def livehub_for_request(request):
+def livehub_for_request(request: Any) -> RequestPublisher:
     """Reified request method behind ``request.livehub``."""
     return RequestPublisher(request, request.registry.getUtility(IPublisher))

@@ -14,6 +14,7 @@ into the one table the settings reference is generated from, and
 that name topics is :mod:`pyramid_livehub.patterns`.
 """
 import difflib
+from typing import Any, Callable, Collection, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from pyramid.exceptions import ConfigurationError
@@ -32,7 +33,7 @@ __all__ = ['PREFIX', 'Setting', 'LivehubSettings', 'all_settings', 'parse_settin
 
 
 #: Core settings: the router, the publisher and the views.
-CORE_SETTINGS = [
+CORE_SETTINGS: list[Setting] = [
     Setting('router_url', 'rs://127.0.0.1:8081', as_url('rs', 'rss', 'ws', 'wss'),
             'Where the backend publisher connects: a rawsocket (`rs://`) or WebSocket '
             '(`ws://`) URL. `livehub router` listens for the backend here.'),
@@ -82,11 +83,12 @@ CORE_SETTINGS = [
 ]
 
 #: The concerns' rows, in the order of the settings reference.
-TABLE = (CORE_SETTINGS + bridge_settings.SETTINGS + security_settings.SETTINGS
-         + model_settings.SETTINGS + plugin_settings.SETTINGS + history_settings.SETTINGS)
+TABLE: list[Setting] = (CORE_SETTINGS + bridge_settings.SETTINGS + security_settings.SETTINGS
+                        + model_settings.SETTINGS + plugin_settings.SETTINGS
+                        + history_settings.SETTINGS)
 
 
-def all_settings():
+def all_settings() -> list[Setting]:
     """Every :class:`Setting` known to the package, core first."""
     return list(TABLE)
 
@@ -95,19 +97,19 @@ def all_settings():
 JOIN_KEYS = ['realm', 'backend_authid', 'backend_secret']
 
 
-class LivehubSettings(dict):
+class LivehubSettings(dict[str, Any]):
     """Parsed settings: a dict keyed by short name with attribute access.
 
     ``settings.realm == settings['realm']``.  Built by :func:`parse_settings`.
     """
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         try:
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
 
-    def subset(self, names):
+    def subset(self, names: Iterable[str]) -> dict[str, Any]:
         """Only the keys ``names`` (JSON-serializable): what one router component gets.
 
         A router component gets the keys it uses and no others, so that no
@@ -133,7 +135,7 @@ ALIASES = {
 }
 
 
-def suggest_key(key, known):
+def suggest_key(key: str, known: Collection[str]) -> str | None:
     """The documented key the unknown ``key`` most likely means, or None."""
     name = key[len(PREFIX):]
     if name in ALIASES:
@@ -146,7 +148,7 @@ def suggest_key(key, known):
     return close[0] if close else None
 
 
-def _check_known_keys(settings, known):
+def _check_known_keys(settings: Mapping[str, Any], known: Collection[str]) -> None:
     for key in settings:
         if key.startswith(PREFIX) and key not in known:
             close = suggest_key(key, known)
@@ -156,7 +158,7 @@ def _check_known_keys(settings, known):
                 'reference (docs/settings.rst).' % (key, hint))
 
 
-def parse_settings(settings=None):
+def parse_settings(settings: Mapping[str, Any] | None = None) -> LivehubSettings:
     """Parse the ``livehub.*`` keys of a Pyramid settings dict and check them together.
 
     Missing keys take their defaults.  Unknown ``livehub.*`` keys are refused
@@ -183,7 +185,7 @@ def parse_settings(settings=None):
 _LOOPBACK = ('127.0.0.1', 'localhost', '::1')
 
 
-def check_backend_secret(parsed):
+def check_backend_secret(parsed: LivehubSettings) -> None:
     """The development secret only on this machine; a real one at least 16 characters."""
     default = CORE_SETTINGS[[s.name for s in CORE_SETTINGS].index('backend_secret')].default
     if parsed['backend_secret'] != default:
@@ -203,5 +205,5 @@ def check_backend_secret(parsed):
 
 
 #: Cross-key checks run by :func:`parse_settings`; each raises ConfigurationError naming the key.
-CHECKS = [check_backend_secret, bridge_settings.check_bridge_settings,
+CHECKS: list[Callable[[LivehubSettings], None]] = [check_backend_secret, bridge_settings.check_bridge_settings,
           security_settings.check_security_settings]

@@ -14,8 +14,8 @@ on the browser WebSocket the way ``livehub.js`` does, to check what your
 topic rules let a user or an anonymous visitor do.
 """
 import asyncio
-import collections
 import os
+from typing import Any, Mapping, NamedTuple, Sequence
 from urllib.parse import urlsplit
 
 from pyramid_livehub.codec import prepare_event
@@ -23,43 +23,51 @@ from pyramid_livehub.interfaces import IPublisherFactory
 from pyramid_livehub.publisher import PublisherStats
 from pyramid_livehub.settings import LivehubSettings, parse_settings
 
-RecordedEvent = collections.namedtuple('RecordedEvent', 'topic args kwargs')
+
+
+class RecordedEvent(NamedTuple):
+    """One event in :attr:`RecordingPublisher.outbox`."""
+
+    topic: str
+    args: list[Any]
+    kwargs: dict[str, Any]
 
 
 class RecordingPublisher:
     """A publisher that records events in ``outbox`` instead of sending them."""
 
-    def __init__(self, settings):
+    def __init__(self, settings: Mapping[str, Any]) -> None:
         if not isinstance(settings, LivehubSettings):
             settings = parse_settings(settings)
-        self.settings = settings
-        self.outbox = []
+        self.settings: LivehubSettings = settings
+        #: Every recorded event, oldest first.
+        self.outbox: list[RecordedEvent] = []
         self.stats = PublisherStats()
 
-    def publish(self, topic, *args, **kwargs):
+    def publish(self, topic: str, *args: Any, **kwargs: Any) -> None:
         """Check and record, like ``Publisher.publish``."""
-        args, kwargs = prepare_event(topic, args, kwargs)
-        self.enqueue(topic, args, kwargs)
+        payload, named = prepare_event(topic, args, kwargs)
+        self.enqueue(topic, payload, named)
 
-    def enqueue(self, topic, args, kwargs):
+    def enqueue(self, topic: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         """Record an already checked event."""
         self.outbox.append(RecordedEvent(topic, list(args), dict(kwargs)))
         self.stats.queued += 1
         self.stats.sent += 1
 
-    def flush(self, timeout=0):
+    def flush(self, timeout: float = 0) -> bool:
         """Nothing to wait for."""
         return True
 
-    def connect(self, timeout=0.0):
+    def connect(self, timeout: float = 0.0) -> bool:
         """Always connected."""
         return True
 
-    def pending(self):
+    def pending(self) -> int:
         """Nothing ever waits."""
         return 0
 
-    def close(self, timeout=None):
+    def close(self, timeout: float | None = None) -> None:
         """Nothing to close."""
 
     connected = True
@@ -68,13 +76,15 @@ class RecordingPublisher:
 class JoinRefused(Exception):
     """The router did not let a browser-like session join (``reason``, ``message``)."""
 
-    def __init__(self, reason, message=None):
+    def __init__(self, reason: str, message: str | None = None) -> None:
         super().__init__('%s: %s' % (reason, message))
         self.reason = reason
         self.message = message
 
 
-async def join_as_browser(url, realm, authid=None, ticket=None, origin=None, timeout=10):
+async def join_as_browser(url: str, realm: str, authid: str | None = None,
+                          ticket: str | None = None, origin: str | None = None,
+                          timeout: float = 10) -> Any:
     """Join ``realm`` at the browser WebSocket ``url`` like livehub.js does.
 
     WAMP-Ticket as ``authid`` with ``ticket`` (see
@@ -89,42 +99,45 @@ async def join_as_browser(url, realm, authid=None, ticket=None, origin=None, tim
     from autobahn.wamp.types import ComponentConfig
 
     loop = asyncio.get_running_loop()
-    joined = loop.create_future()
+    joined: asyncio.Future[Any] = loop.create_future()
 
     class BrowserLikeSession(ApplicationSession):
-        def onConnect(self):
+        def onConnect(self) -> None:
             if ticket is None:
                 self.join(realm, authmethods=['anonymous'])
             else:
                 self.join(realm, authmethods=['ticket'], authid=authid)
 
-        def onChallenge(self, challenge):
+        def onChallenge(self, challenge: Any) -> str | None:
             return ticket
 
-        def onJoin(self, details):
+        def onJoin(self, details: Any) -> None:
             if not joined.done():
                 joined.set_result(self)
 
-        def onLeave(self, details):
+        def onLeave(self, details: Any) -> None:
             if not joined.done():
                 joined.set_exception(JoinRefused(details.reason, details.message))
             self.disconnect()
 
-        def onDisconnect(self):
+        def onDisconnect(self) -> None:
             if not joined.done():
                 joined.set_exception(JoinRefused('disconnected'))
 
     parts = urlsplit(url)
+    if not parts.hostname:
+        raise ValueError('%r has no host; expected e.g. ws://127.0.0.1:8080/ws' % url)
+    port = parts.port or (443 if parts.scheme == 'wss' else 80)
     factory = WampWebSocketClientFactory(
         lambda: BrowserLikeSession(ComponentConfig(realm)), url=url, origin=origin)
     try:
-        await loop.create_connection(factory, parts.hostname, parts.port)
+        await loop.create_connection(factory, parts.hostname, port)
     except OSError as exc:
         raise JoinRefused('connection failed', str(exc)) from None
     return await asyncio.wait_for(joined, timeout)
 
 
-def launch_chromium(playwright, **options):
+def launch_chromium(playwright: Any, **options: Any) -> Any:
     """Launch the system's headless Chromium with Playwright (sync or async API).
 
     Uses ``$LIVEHUB_CHROMIUM`` or ``/usr/bin/chromium`` (the Debian package)
@@ -139,7 +152,7 @@ def launch_chromium(playwright, **options):
     return playwright.chromium.launch(**options)
 
 
-def includeme(config):
+def includeme(config: Any) -> None:
     """Include pyramid_livehub with the recording publisher (the :class:`IPublisherFactory`)."""
     config.include('pyramid_livehub')
     config.registry.registerUtility(RecordingPublisher, IPublisherFactory)

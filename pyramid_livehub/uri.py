@@ -5,11 +5,12 @@ separated, non-empty components without whitespace or ``#``.  Topics under
 ``wamp.`` are reserved for the router's meta API.
 """
 import re
+from typing import Any
 
 _COMPONENT = re.compile(r'^[^\s.#]+$')
 
 
-def check_topic(topic):
+def check_topic(topic: Any) -> str:
     """Return ``topic`` if it is a publishable WAMP URI, else raise ``ValueError``.
 
     The message names the fault so that the caller can fix it:
@@ -24,7 +25,7 @@ def check_topic(topic):
     return topic
 
 
-def topic_error(topic, allow_empty_components=False):
+def topic_error(topic: str, allow_empty_components: bool = False) -> str | None:
     """Why ``topic`` is not a valid WAMP URI, or ``None`` if it is.
 
     ``allow_empty_components`` accepts ``a..c`` as used by WAMP wildcard

@@ -1,13 +1,18 @@
 """Views that pyramid_livehub registers under ``livehub.route_prefix``."""
+from typing import Any, Callable
+
 from pyramid_livehub.interfaces import IClientConfigContributors, ILivehubSettings, IPublisher
 
+
+#: ``contribute(request, settings) -> dict``, merged into ``config.json``.
+ClientConfigContributor = Callable[[Any, Any], dict[str, Any]]
 
 #: The reconnect policy served to livehub.js (one formula on both sides).
 RETRY_KEYS = ('max_retries', 'initial_retry_delay', 'max_retry_delay', 'retry_delay_growth',
               'retry_delay_jitter')
 
 
-def client_config_view(request):
+def client_config_view(request: Any) -> dict[str, Any]:
     """``GET /livehub/config.json``: what livehub.js needs to connect.
 
     ``{"url": ws-url, "realm": realm, "auth": null | {...}, <reconnect
@@ -17,7 +22,7 @@ def client_config_view(request):
     """
     settings = request.registry.getUtility(ILivehubSettings)
     request.response.headers['Cache-Control'] = 'no-store'
-    payload = {
+    payload: dict[str, Any] = {
         'url': settings['browser_url'],
         'realm': settings['realm'],
         'auth': None,
@@ -28,7 +33,7 @@ def client_config_view(request):
     return payload
 
 
-def add_client_config(config, contribute):
+def add_client_config(config: Any, contribute: ClientConfigContributor) -> None:
     """Directive ``config.add_livehub_client_config(contribute)``.
 
     ``contribute(request, settings) -> dict`` is merged into ``config.json``.
@@ -45,7 +50,7 @@ def add_client_config(config, contribute):
 HEALTH_WAIT = 0.5
 
 
-def health_view(request):
+def health_view(request: Any) -> dict[str, Any]:
     """``GET /livehub/health``: this process's publisher, for monitors.
 
     ``{"connected": bool, "pending": n, "stats": {queued, sent, dropped,

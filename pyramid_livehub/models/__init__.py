@@ -25,12 +25,12 @@ with any session: ``zope.sqlalchemy`` + pyramid_tm, plain sessions, scripts.
 Outside Pyramid, :func:`publish_model_changes` does the same with a
 :class:`~pyramid_livehub.publisher.Publisher` of your own.
 """
-import collections
 import difflib
 import logging
 import re
 import threading
 import weakref
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from pyramid.exceptions import ConfigurationError
 
@@ -38,12 +38,18 @@ from pyramid_livehub.codec import prepare_payload
 from pyramid_livehub.interfaces import ILivehubSettings, ILiveModels, IPublisher
 from pyramid_livehub.uri import check_topic
 
+__all__ = ['ACTIONS', 'LiveModel', 'Serializer', 'add_livehub_model', 'includeme',
+           'live_model_for', 'live_model_for_class', 'make_live_model', 'publish_model_changes']
+
 log = logging.getLogger(__name__)
 
 ACTIONS = ('created', 'updated', 'deleted')
 
+#: ``serializer(instance) -> dict``: a live model's own payload.
+Serializer = Callable[[Any], dict[str, Any]]
+
 # mapped class -> LiveModel; weak so that throw-away classes (tests) go away
-_live_models = weakref.WeakKeyDictionary()
+_live_models: 'weakref.WeakKeyDictionary[type, LiveModel]' = weakref.WeakKeyDictionary()
 _install_lock = threading.Lock()
 _installed = False
 
@@ -53,7 +59,9 @@ _PENDING_KEY = 'livehub.model_changes'
 class LiveModel:
     """How one mapped class is published: topic, fields and publisher."""
 
-    def __init__(self, model, topic, fields, get_publisher, serializer=None, actions=ACTIONS):
+    def __init__(self, model: type, topic: str, fields: Iterable[str],
+                 get_publisher: Callable[[], Any], serializer: Serializer | None = None,
+                 actions: Iterable[str] = ACTIONS) -> None:
         # A weak reference: _live_models is keyed weakly by the class, and a
         # strong one here would keep throw-away classes alive for ever.
         self._model = weakref.ref(model)
@@ -71,15 +79,15 @@ class LiveModel:
         self.lost = 0
 
     @property
-    def model(self):
+    def model(self) -> type | None:
         """The mapped class (None once it has been garbage collected)."""
         return self._model()
 
-    def topic_for(self, action):
+    def topic_for(self, action: str) -> str:
         """The full event topic, e.g. ``app.order.created``."""
         return '%s.%s' % (self.topic, action)
 
-    def serialize(self, instance, load=True):
+    def serialize(self, instance: Any, load: bool = True) -> dict[str, Any]:
         """The payload dict of ``instance``: the chosen fields, JSON-ready.
 
         ``load=False`` only reads values already in memory (for rows whose
@@ -93,27 +101,30 @@ class LiveModel:
             loaded = _inspect(instance).dict
             values = {name: loaded[name] for name in self.fields if name in loaded}
         try:
-            (values,), _ = prepare_payload((values,), {})
+            (plain,), _ = prepare_payload((values,), {})
         except TypeError as exc:
             raise TypeError('live model %s: %s; choose other fields in add_livehub_model('
                             'fields=...) or give the value a __json__(request) method'
                             % (self.model_name, exc)) from None
-        return values
+        result: dict[str, Any] = plain
+        return result
 
-    def changed_fields(self, instance):
+    def changed_fields(self, instance: Any) -> list[str]:
         """Chosen column fields whose value changed in the current flush."""
         attrs = _inspect(instance).attrs
         return [name for name in self.fields
                 if name in self.column_fields and attrs[name].history.has_changes()]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<LiveModel %s -> %s.* %s>' % (self.model_name, self.topic, self.fields)
 
 
 # -- public API ---------------------------------------------------------------
 
-def publish_model_changes(model, publisher, topic=None, fields=None, serializer=None,
-                          actions=ACTIONS, topic_prefix='app'):
+def publish_model_changes(model: type, publisher: Any, topic: str | None = None,
+                          fields: Sequence[str] | None = None,
+                          serializer: Serializer | None = None,
+                          actions: Iterable[str] = ACTIONS, topic_prefix: str = 'app') -> LiveModel:
     """Publish committed inserts/updates/deletes of ``model`` through ``publisher``.
 
     ``publisher`` is a :class:`~pyramid_livehub.publisher.Publisher` or a
@@ -134,8 +145,9 @@ def publish_model_changes(model, publisher, topic=None, fields=None, serializer=
     return live
 
 
-def make_live_model(model, publisher, topic=None, fields=None, serializer=None,
-                    actions=ACTIONS, topic_prefix='app'):
+def make_live_model(model: type, publisher: Any, topic: str | None = None,
+                    fields: Sequence[str] | None = None, serializer: Serializer | None = None,
+                    actions: Iterable[str] = ACTIONS, topic_prefix: str = 'app') -> LiveModel:
     """Check the arguments and build a :class:`LiveModel` (not yet active)."""
     mapper = _mapper_of(model)
     if mapper is None:
@@ -170,14 +182,16 @@ def make_live_model(model, publisher, topic=None, fields=None, serializer=None,
     return LiveModel(model, topic, fields, get_publisher, serializer=serializer, actions=actions)
 
 
-def live_model_for(instance):
+def live_model_for(instance: Any) -> LiveModel | None:
     """The :class:`LiveModel` of ``instance``'s class (or a base class), or None."""
     if not _live_models:
         return None
     return live_model_for_class(type(instance))
 
 
-def add_livehub_model(config, model, topic=None, fields=None, serializer=None, actions=ACTIONS):
+def add_livehub_model(config: Any, model: type, topic: str | None = None,
+                      fields: Sequence[str] | None = None, serializer: Serializer | None = None,
+                      actions: Iterable[str] = ACTIONS) -> None:
     """Configurator directive: publish committed changes of ``model``.
 
     ::
@@ -190,10 +204,10 @@ def add_livehub_model(config, model, topic=None, fields=None, serializer=None, a
     """
     registry = config.registry
 
-    def get_publisher():
+    def get_publisher() -> Any:
         return registry.queryUtility(IPublisher)
 
-    def register():
+    def register() -> None:
         settings = registry.queryUtility(ILivehubSettings)
         if settings is None or registry.queryUtility(IPublisher) is None:
             raise ConfigurationError(
@@ -216,17 +230,23 @@ def add_livehub_model(config, model, topic=None, fields=None, serializer=None, a
     config.action(('livehub-model', model), register, order=1)
 
 
-def includeme(config):
+def includeme(config: Any) -> None:
     """Add the ``config.add_livehub_model(...)`` directive."""
     config.add_directive('add_livehub_model', add_livehub_model)
 
 
 # -- session events -------------------------------------------------------------
 
-Change = collections.namedtuple('Change', 'live action payload changed')
+class Change(NamedTuple):
+    """One row's change waiting for the commit."""
+
+    live: LiveModel
+    action: str
+    payload: dict[str, Any]
+    changed: list[str] | None
 
 
-def _install_listeners():
+def _install_listeners() -> None:
     global _installed
     with _install_lock:
         if _installed:
@@ -242,7 +262,7 @@ def _install_listeners():
         _installed = True
 
 
-def _state(session):
+def _state(session: Any) -> dict[str, Any]:
     """Per-session bookkeeping, created on first use."""
     state = session.info.get(_PENDING_KEY)
     if state is None:
@@ -254,12 +274,12 @@ def _state(session):
     return state
 
 
-def _collecting_transaction(session):
+def _collecting_transaction(session: Any) -> Any:
     """The transaction a flush's changes belong to: innermost savepoint or the root."""
     return session.get_nested_transaction() or session.get_transaction()
 
 
-def _before_flush(session, flush_context, instances):
+def _before_flush(session: Any, flush_context: Any, instances: Any) -> None:
     # Rows about to be deleted: read their fields while the row still exists.
     snapshots = None
     for instance in session.deleted:
@@ -270,7 +290,7 @@ def _before_flush(session, flush_context, instances):
             snapshots[id(instance)] = live.serialize(instance)
 
 
-def _after_flush(session, flush_context):
+def _after_flush(session: Any, flush_context: Any) -> None:
     # new/dirty/deleted and attribute history still show the flush's changes here.
     flushed = None
     for action, instances in (('created', session.new), ('updated', session.dirty),
@@ -290,7 +310,7 @@ def _after_flush(session, flush_context):
             flushed.append((action, instance, changed))
 
 
-def _after_flush_postexec(session, flush_context):
+def _after_flush_postexec(session: Any, flush_context: Any) -> None:
     state = session.info.get(_PENDING_KEY)
     if not state or not state['flushed']:
         return
@@ -299,6 +319,8 @@ def _after_flush_postexec(session, flush_context):
     changes = state['changes'].setdefault(_collecting_transaction(session), {})
     for action, instance, changed in flushed:
         live = live_model_for(instance)
+        if live is None:
+            continue  # flushed rows all had a live model; it cannot have gone, but be safe
         if action == 'deleted':
             payload = snapshots.get(id(instance))
             if payload is None:  # deleted by a cascade: only what is in memory
@@ -309,7 +331,7 @@ def _after_flush_postexec(session, flush_context):
         _merge(changes, identity, Change(live, action, payload, changed))
 
 
-def _merge(changes, identity, new):
+def _merge(changes: dict[Any, Change], identity: Any, new: Change) -> None:
     """Fold a row's new change into what the transaction already holds for it."""
     old = changes.pop(identity, None)
     if old is None:
@@ -327,7 +349,7 @@ def _merge(changes, identity, new):
         changes[identity] = new
 
 
-def _after_commit(session):
+def _after_commit(session: Any) -> None:
     state = session.info.get(_PENDING_KEY)
     if not state or not state['changes']:
         return
@@ -347,7 +369,7 @@ def _after_commit(session):
     _publish(changes.values())
 
 
-def _after_transaction_end(session, transaction):
+def _after_transaction_end(session: Any, transaction: Any) -> None:
     # Whatever a transaction still holds when it ends was not committed: drop it.
     state = session.info.get(_PENDING_KEY)
     if state:
@@ -357,7 +379,7 @@ def _after_transaction_end(session, transaction):
             state['snapshots'] = {}
 
 
-def _publish(changes):
+def _publish(changes: Iterable[Change]) -> None:
     for change in changes:
         live = change.live
         kwargs = {'changed': change.changed} if change.action == 'updated' else {}
@@ -373,10 +395,10 @@ def _publish(changes):
                       change.action, live.model_name, exc, live.lost)
 
 
-_warned_bulk = weakref.WeakSet()
+_warned_bulk: weakref.WeakSet[LiveModel] = weakref.WeakSet()
 
 
-def _warn_about_bulk_statements(orm_execute_state):
+def _warn_about_bulk_statements(orm_execute_state: Any) -> None:
     if not (orm_execute_state.is_update or orm_execute_state.is_delete
             or orm_execute_state.is_insert):
         return
@@ -391,7 +413,7 @@ def _warn_about_bulk_statements(orm_execute_state):
                     'objects and flush to publish them', mapper.class_.__name__)
 
 
-def live_model_for_class(klass):
+def live_model_for_class(klass: type) -> LiveModel | None:
     """The :class:`LiveModel` of a class (or its nearest live base class), or None."""
     for base in klass.__mro__:
         live = _live_models.get(base)
@@ -402,12 +424,12 @@ def live_model_for_class(klass):
 
 # -- helpers -------------------------------------------------------------------
 
-def _inspect(instance):
+def _inspect(instance: Any) -> Any:
     from sqlalchemy import inspect
     return inspect(instance)
 
 
-def _mapper_of(model):
+def _mapper_of(model: Any) -> Any:
     from sqlalchemy import inspect
     from sqlalchemy.exc import NoInspectionAvailable
     try:
@@ -417,5 +439,5 @@ def _mapper_of(model):
     return mapper if getattr(mapper, 'is_mapper', False) else None
 
 
-def _snake_case(name):
+def _snake_case(name: str) -> str:
     return re.sub(r'(?<=[a-z0-9])(?=[A-Z])', '_', name).lower()

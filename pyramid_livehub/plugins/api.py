@@ -6,6 +6,7 @@ Consumers and producers are run inside the router by
 import datetime
 import logging
 import numbers
+from typing import Any, ClassVar, Iterable, Mapping
 
 from pyramid_livehub.patterns import ONE, parse_pattern, subscription_matches
 from pyramid_livehub.uri import topic_error
@@ -25,17 +26,18 @@ class Message:
 
     __slots__ = ('topic', 'args', 'kwargs')
 
-    def __init__(self, topic, args=(), kwargs=None):
+    def __init__(self, topic: str, args: Iterable[Any] | None = (),
+                 kwargs: Mapping[str, Any] | None = None) -> None:
         self.topic = topic
         self.args = list(args or ())
         self.kwargs = dict(kwargs or {})
 
     @property
-    def body(self):
+    def body(self) -> Any:
         """The first positional argument, else the keyword arguments."""
         return self.args[0] if self.args else self.kwargs
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return 'Message(%r, %r, %r)' % (self.topic, self.args, self.kwargs)
 
 
@@ -47,14 +49,14 @@ class Plugin:
     add set-up; call ``super().__init__(hub)`` first.
     """
 
-    def __init__(self, hub):
+    def __init__(self, hub: Any) -> None:
         self.hub = hub
         #: The parsed ``livehub.*`` settings of the router.
-        self.settings = hub.settings
+        self.settings: Any = hub.settings
         #: A standard logger named after the class.
         self.log = logging.getLogger('%s.%s' % (type(self).__module__, type(self).__qualname__))
 
-    def publish(self, topic, *args, **kwargs):
+    def publish(self, topic: str, *args: Any, **kwargs: Any) -> None:
         """Publish a WAMP event from this plugin (any thread).
 
         Raises ``ValueError``/``TypeError`` for a bad topic or payload, like
@@ -63,7 +65,7 @@ class Plugin:
         """
         self.hub.publish(topic, args, kwargs)
 
-    def stop(self):
+    def stop(self) -> None:
         """Called once when the router stops; release what you hold."""
 
 
@@ -75,10 +77,10 @@ class Consumer(Plugin):
     (default ``livehub.consumer_backlog``).
     """
 
-    topic = None
-    backlog = None
+    topic: ClassVar[str | list[str] | None] = None
+    backlog: ClassVar[int | None] = None
 
-    def consume(self, message):
+    def consume(self, message: Message) -> None:
         """Handle one :class:`Message`.  Runs in this consumer's own thread."""
         raise NotImplementedError('%s must implement consume(self, message)' % type(self).__name__)
 
@@ -92,17 +94,17 @@ class PollingProducer(Plugin):
     ``poll()`` may also call ``self.publish(...)`` itself and return None.
     """
 
-    topic = None
-    frequency = None
+    topic: ClassVar[str | None] = None
+    frequency: ClassVar[float | datetime.timedelta | None] = None
 
-    def poll(self):
+    def poll(self) -> Any:
         """Return what to publish on ``topic`` now, or None."""
         raise NotImplementedError('%s must implement poll(self)' % type(self).__name__)
 
 
 # -- topic patterns (the language of pyramid_livehub.patterns) ----------------------
 
-def subscription_for(pattern):
+def subscription_for(pattern: str) -> tuple[str, str]:
     """``(uri, match)`` of the WAMP subscription for a consumer topic pattern.
 
     ``*`` is one component, ``**`` (last) one or more; see
@@ -125,18 +127,18 @@ def subscription_for(pattern):
     return uri, match
 
 
-def topic_matches(uri, match, topic):
+def topic_matches(uri: str, match: str, topic: str) -> bool:
     """True if ``topic`` matches the WAMP subscription ``(uri, match)``, as the router decides."""
     return subscription_matches(uri, match, topic)
 
 
-def consumer_topics(consumer_class):
+def consumer_topics(consumer_class: type[Consumer]) -> list[str]:
     """The list of topic patterns of a consumer class."""
     topic = consumer_class.topic
     return [topic] if isinstance(topic, str) else list(topic or ())
 
 
-def frequency_seconds(producer_class):
+def frequency_seconds(producer_class: type[PollingProducer]) -> float:
     """A producer's ``frequency`` in seconds (float > 0)."""
     frequency = producer_class.frequency
     if isinstance(frequency, datetime.timedelta):

@@ -4,7 +4,7 @@ import importlib.metadata
 import inspect
 import os
 import sys
-
+from typing import Any, Iterable, Mapping
 
 from pyramid_livehub.plugins.api import (CONSUMER_GROUP, PRODUCER_GROUP, Consumer, PollingProducer,
                                          consumer_topics, frequency_seconds, subscription_for)
@@ -13,21 +13,22 @@ from pyramid_livehub.plugins.api import (CONSUMER_GROUP, PRODUCER_GROUP, Consume
 class PluginSpec:
     """A consumer or producer found by discovery: where from, and the class or the error."""
 
-    def __init__(self, kind, name, source, plugin_class=None, error=None):
+    def __init__(self, kind: str, name: str, source: str, plugin_class: Any = None,
+                 error: str | None = None) -> None:
         self.kind = kind            # 'consumer' or 'producer'
         self.name = name            # 'package.module:Class'
         self.source = source        # 'entry point ...' or 'livehub.consumers'
         self.plugin_class = plugin_class
         self.error = error
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<PluginSpec %s %s from %s%s>' % (
             self.kind, self.name, self.source, ' ERROR %s' % self.error if self.error else '')
 
 
-def plugin_sources(settings):
+def plugin_sources(settings: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """``[(kind, 'module:Class', source), ...]`` from settings and entry points (no imports)."""
-    found = []
+    found: list[tuple[str, str, str]] = []
     for kind, key in (('consumer', 'consumers'), ('producer', 'producers')):
         for spec in settings.get(key, ()):
             found.append((kind, spec, 'livehub.%s' % key))
@@ -38,7 +39,8 @@ def plugin_sources(settings):
                 where = ' of %s %s' % (dist.name, dist.version) if dist is not None else ''
                 found.append((kind, entry_point.value.replace(' ', ''),
                               'entry point %s = %s%s' % (group, entry_point.name, where)))
-    unique, seen = [], set()
+    unique: list[tuple[str, str, str]] = []
+    seen: set[tuple[str, str]] = set()
     for kind, spec, source in found:
         if (kind, spec) not in seen:
             seen.add((kind, spec))
@@ -46,7 +48,8 @@ def plugin_sources(settings):
     return unique
 
 
-def _check_plugin_method(spec, target, base, name, signature):
+def _check_plugin_method(spec: str, target: type[Any], base: type[Any], name: str,
+                         signature: str) -> None:
     """The plugin overrides ``base.<name>`` with a plain (not async) method."""
     method = getattr(target, name)
     if method is getattr(base, name):
@@ -56,7 +59,7 @@ def _check_plugin_method(spec, target, base, name, signature):
                          'of its own, so blocking calls are fine)' % (spec, name))
 
 
-def load_plugin_class(kind, spec):
+def load_plugin_class(kind: str, spec: str) -> type[Consumer] | type[PollingProducer]:
     """Import and check one plugin class; raise ``ValueError`` naming the fix."""
     module_name, _, attr = spec.partition(':')
     if not module_name or not attr:
@@ -66,37 +69,45 @@ def load_plugin_class(kind, spec):
     except ImportError as exc:
         raise ValueError('cannot import %r: %s (is the package installed in the router\'s '
                          'Python, or its directory on PYTHONPATH?)' % (module_name, exc)) from None
-    target = module
+    target: Any = module
     for part in attr.split('.'):
         try:
             target = getattr(target, part)
         except AttributeError:
             raise ValueError('module %r has no %r' % (module_name, attr)) from None
-    base = Consumer if kind == 'consumer' else PollingProducer
-    if not (isinstance(target, type) and issubclass(target, base)):
-        raise ValueError('%s is not a subclass of pyramid_livehub.plugins.%s'
-                         % (spec, base.__name__))
-    if kind == 'consumer':
-        topics = consumer_topics(target)
-        if not topics:
-            raise ValueError('%s has no topic; set topic = "app.orders.*" (or a list)' % spec)
-        for pattern in topics:
-            subscription_for(pattern)
-        _check_plugin_method(spec, target, Consumer, 'consume', 'consume(self, message)')
-        if target.backlog is not None and (not isinstance(target.backlog, int)
-                                           or target.backlog < 1):
-            raise ValueError('%s.backlog must be a whole number >= 1, got %r'
-                             % (spec, target.backlog))
-    else:
-        frequency_seconds(target)
-        _check_plugin_method(spec, target, PollingProducer, 'poll', 'poll(self)')
-        if target.topic is not None:
-            from pyramid_livehub.uri import check_topic
-            check_topic(target.topic)
+    if isinstance(target, type):
+        if kind == 'consumer' and issubclass(target, Consumer):
+            return _check_consumer(spec, target)
+        if kind != 'consumer' and issubclass(target, PollingProducer):
+            return _check_producer(spec, target)
+    raise ValueError('%s is not a subclass of pyramid_livehub.plugins.%s'
+                     % (spec, 'Consumer' if kind == 'consumer' else 'PollingProducer'))
+
+
+def _check_consumer(spec: str, target: type[Consumer]) -> type[Consumer]:
+    topics = consumer_topics(target)
+    if not topics:
+        raise ValueError('%s has no topic; set topic = "app.orders.*" (or a list)' % spec)
+    for pattern in topics:
+        subscription_for(pattern)
+    _check_plugin_method(spec, target, Consumer, 'consume', 'consume(self, message)')
+    if target.backlog is not None and (not isinstance(target.backlog, int)
+                                       or target.backlog < 1):
+        raise ValueError('%s.backlog must be a whole number >= 1, got %r'
+                         % (spec, target.backlog))
     return target
 
 
-def discover_plugins(settings, python_path=()):
+def _check_producer(spec: str, target: type[PollingProducer]) -> type[PollingProducer]:
+    frequency_seconds(target)
+    _check_plugin_method(spec, target, PollingProducer, 'poll', 'poll(self)')
+    if target.topic is not None:
+        from pyramid_livehub.uri import check_topic
+        check_topic(target.topic)
+    return target
+
+
+def discover_plugins(settings: Mapping[str, Any], python_path: Iterable[str] = ()) -> list[PluginSpec]:
     """Every configured consumer and producer as :class:`PluginSpec` (errors included).
 
     ``python_path``: directories to import from as well (the router passes
@@ -120,7 +131,7 @@ def discover_plugins(settings, python_path=()):
     return specs
 
 
-def describe_plugins(settings):
+def describe_plugins(settings: Mapping[str, Any]) -> list[str]:
     """One line per consumer and producer the router would run (for ``livehub list``)."""
     from pyramid_livehub.settings import LivehubSettings, parse_settings
     if not isinstance(settings, LivehubSettings):

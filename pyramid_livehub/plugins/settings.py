@@ -3,13 +3,14 @@
 Also says which keys the router's plugin host gets (:data:`PLUGIN_HOST_KEYS`).
 """
 import re
+from typing import Any
 
 from pyramid_livehub._parse import Setting, as_bool, as_int, as_list
 
 _CLASS_SPEC = re.compile(r'^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$')
 
 
-def as_class_specs(value):
+def as_class_specs(value: Any) -> list[str]:
     """``package.module:Class`` names separated by spaces, new lines or commas."""
     specs = as_list(value)
     for spec in specs:
@@ -19,7 +20,7 @@ def as_class_specs(value):
     return specs
 
 
-SETTINGS = [
+SETTINGS: list[Setting] = [
     Setting('consumers', '', as_class_specs,
             'Consumer classes (`package.module:Class`, space separated) that the router runs '
             'besides those found through the `pyramid_livehub.consumer` entry point.'),

@@ -22,3 +22,6 @@ Modules that import Twisted (:mod:`.component`, :mod:`.auth_component`,
 :mod:`.bridges.base`, each broker module, :mod:`.plugins.host`) are imported only inside crossbar's
 workers, never in the web process: txaio picks one framework per process.
 """
+
+# Nothing is re-exported: import the submodule you need (most import Twisted).
+__all__: list[str] = []

@@ -4,6 +4,8 @@
 (the ticket secret is required once auth is on); both the ticket view and
 the router's auth components call it at start-up.
 """
+from typing import Any, Mapping
+
 from pyramid.exceptions import ConfigurationError
 
 from pyramid_livehub.security.rules import parse_rules
@@ -11,14 +13,14 @@ from pyramid_livehub.security.tickets import MIN_SECRET_LENGTH
 from pyramid_livehub._parse import Setting, as_bool, as_int, as_list, as_text
 
 
-def as_rules(value):
+def as_rules(value: Any) -> list[str]:
     """Topic rule list (validated), kept as a list of pattern strings."""
     words = as_list(value)
     parse_rules(words)
     return words
 
 
-def as_permission_grants(value):
+def as_permission_grants(value: Any) -> list[list[str]]:
     """``pattern=permission`` pairs, e.g. ``app.staff.**=view_staff``."""
     pairs = []
     for word in as_list(value):
@@ -32,7 +34,7 @@ def as_permission_grants(value):
     return pairs
 
 
-def as_origins(value):
+def as_origins(value: Any) -> list[str]:
     """Allowed WebSocket origins: ``*`` or URL patterns such as ``https://*.example.com``."""
     origins = as_list(value)
     for origin in origins:
@@ -42,7 +44,7 @@ def as_origins(value):
 
 
 #: Rows of the settings table (see README "Securing live topics").
-SETTINGS = [
+SETTINGS: list[Setting] = [
     Setting('auth', False, as_bool,
             'Ticket auth for browsers: logged-in users get a ticket from `/livehub/ticket` '
             'and connect as role `user`; others connect as `anonymous`. Topic rules below '
@@ -85,7 +87,7 @@ SETTINGS = [
 ]
 
 
-def check_security_settings(settings):
+def check_security_settings(settings: Mapping[str, Any]) -> None:
     """Raise ``ConfigurationError`` if parsed ``settings`` cannot run with auth on."""
     if not settings.get('auth'):
         return

@@ -14,11 +14,11 @@ raises :class:`TicketError` with a ``reason`` a person can act on.
 """
 import base64
 import binascii
-import collections
 import hashlib
 import hmac
 import json
 import time
+from typing import Any, Iterable, NamedTuple
 
 TICKET_VERSION = 'lh1'
 
@@ -35,38 +35,44 @@ _KEY_CONTEXT = b'pyramid_livehub ticket v1\x00'
 class TicketError(ValueError):
     """A ticket was refused; ``reason`` says why (safe to log, never the secret)."""
 
-    def __init__(self, reason):
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-#: What a valid ticket says about its holder.
-TicketClaims = collections.namedtuple('TicketClaims',
-                                      'authid role principals realm expires grants')
+class TicketClaims(NamedTuple):
+    """What a valid ticket says about its holder."""
+
+    authid: str
+    role: str
+    principals: list[str]
+    realm: str
+    expires: int
+    grants: list[str]
 
 
-def _b64encode(data):
+def _b64encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b'=').decode('ascii')
 
 
-def _b64decode(text):
+def _b64decode(text: str) -> bytes:
     padded = text + '=' * (-len(text) % 4)
     return base64.urlsafe_b64decode(padded.encode('ascii'))
 
 
-def _signature(secret, signed_part):
+def _signature(secret: str, signed_part: str) -> bytes:
     # Domain separation: the same secret could be used for something else.
     key = hmac.new(secret.encode('utf8'), _KEY_CONTEXT, hashlib.sha256).digest()
     return hmac.new(key, signed_part.encode('ascii'), hashlib.sha256).digest()
 
 
-def cookie_binding(cookie_value):
+def cookie_binding(cookie_value: str) -> str:
     """Short hash of a session cookie value that a ticket is bound to."""
     return _b64encode(hashlib.sha256(('livehub-cookie\x00' + cookie_value).encode('utf8'))
                       .digest()[:18])
 
 
-def cookie_from_header(header, name):
+def cookie_from_header(header: str | None, name: str | None) -> str | None:
     """Value of cookie ``name`` in a ``Cookie:`` header, or ``None``."""
     if not header or not name:
         return None
@@ -77,8 +83,10 @@ def cookie_from_header(header, name):
     return None
 
 
-def issue_ticket(secret, realm, authid, role='user', principals=(), ttl=120,
-                 cookie_value=None, grants=(), now=None):
+def issue_ticket(secret: str, realm: str, authid: str, role: str = 'user',
+                 principals: Iterable[Any] = (), ttl: float = 120,
+                 cookie_value: str | None = None, grants: Iterable[Any] = (),
+                 now: float | None = None) -> str:
     """A signed ticket for ``authid`` valid for ``ttl`` seconds on ``realm``.
 
     ``cookie_value`` binds the ticket to that session cookie: the router then
@@ -91,7 +99,7 @@ def issue_ticket(secret, realm, authid, role='user', principals=(), ttl=120,
     if not isinstance(authid, str) or not authid:
         raise ValueError('a ticket needs a non-empty str authid, got %r' % (authid,))
     now = time.time() if now is None else now
-    claims = {
+    claims: dict[str, Any] = {
         'sub': authid,
         'role': role,
         'prn': [str(p) for p in principals],
@@ -107,8 +115,9 @@ def issue_ticket(secret, realm, authid, role='user', principals=(), ttl=120,
     return '%s.%s' % (signed_part, _b64encode(_signature(secret, signed_part)))
 
 
-def verify_ticket(secret, ticket, realm, authid=None, cookie_header=None, cookie_name=None,
-                  now=None):
+def verify_ticket(secret: str, ticket: str, realm: str, authid: str | None = None,
+                  cookie_header: str | None = None, cookie_name: str | None = None,
+                  now: float | None = None) -> TicketClaims:
     """Check ``ticket``; return its :class:`TicketClaims` or raise :class:`TicketError`.
 
     ``authid`` is what the client claimed in its HELLO (``None``: take the
@@ -134,7 +143,7 @@ def verify_ticket(secret, ticket, realm, authid=None, cookie_header=None, cookie
                         claims.expires, claims.grants)
 
 
-def _signed_body(secret, ticket):
+def _signed_body(secret: str, ticket: Any) -> str:
     """The claims part of a well-formed ticket whose signature is right."""
     if not isinstance(ticket, str) or not ticket.strip():
         raise TicketError('empty ticket')
@@ -159,11 +168,19 @@ def _signed_body(secret, ticket):
     return body
 
 
-#: Claims as decoded, with the cookie binding (not part of :class:`TicketClaims`).
-_Decoded = collections.namedtuple('_Decoded', 'authid role principals realm expires grants cookie')
+class _Decoded(NamedTuple):
+    """Claims as decoded, with the cookie binding (not part of :class:`TicketClaims`)."""
+
+    authid: Any
+    role: Any
+    principals: Any
+    realm: Any
+    expires: Any
+    grants: Any
+    cookie: Any
 
 
-def _decode_claims(body):
+def _decode_claims(body: str) -> _Decoded:
     """The typed claims of a signed body; :class:`TicketError` when they are not what we sign."""
     try:
         claims = json.loads(_b64decode(body).decode('utf8'))
@@ -182,7 +199,7 @@ def _decode_claims(body):
                             grants=[str(g) for g in decoded.grants])
 
 
-def _check_cookie(bound, cookie_header, cookie_name):
+def _check_cookie(bound: Any, cookie_header: str | None, cookie_name: str) -> None:
     """A ticket bound to a cookie is only valid with that cookie's value."""
     value = cookie_from_header(cookie_header, cookie_name)
     if value is None:

@@ -11,6 +11,7 @@ CSRF: the view only answers same-origin GETs (``Sec-Fetch-Site`` / ``Origin``
 checks), the answer is not cacheable, tickets are short-lived and can be
 bound to the session cookie (``livehub.ticket_cookie``).
 """
+from typing import Any
 from urllib.parse import urlsplit
 
 from pyramid.config import PHASE1_CONFIG
@@ -26,7 +27,7 @@ MAX_PRINCIPALS = 32
 MAX_AUTHID_LENGTH = 255
 
 
-def includeme(config):
+def includeme(config: Any) -> None:
     """Register the ticket view and the ``auth`` key of ``config.json`` (when auth is on).
 
     Included by ``pyramid_livehub``; its action runs after pyramid_livehub's
@@ -37,7 +38,7 @@ def includeme(config):
                   order=PHASE1_CONFIG)
 
 
-def setup_ticket_view(config):
+def setup_ticket_view(config: Any) -> None:
     """Add the view and its ``config.json`` key (only with ``livehub.auth`` on).
 
     The settings were checked by ``parse_settings`` (ticket secret and all).
@@ -50,18 +51,18 @@ def setup_ticket_view(config):
     add_client_config(config, auth_client_config)
 
 
-def auth_client_config(request, settings):
+def auth_client_config(request: Any, settings: Any) -> dict[str, Any]:
     """``config.json`` contribution: how livehub.js gets a ticket."""
     return {'auth': {'method': 'ticket',
                      'ticket_url': request.route_path('livehub.ticket')}}
 
 
-def _refuse(request, status, **body):
+def _refuse(request: Any, status: int, **body: Any) -> dict[str, Any]:
     request.response.status = status
     return body
 
 
-def _same_origin(request):
+def _same_origin(request: Any) -> bool:
     """False when the browser says the request comes from another site."""
     fetch_site = request.headers.get('Sec-Fetch-Site')
     if fetch_site not in (None, 'same-origin', 'none'):
@@ -75,7 +76,7 @@ def _same_origin(request):
     return True
 
 
-def principals_of(request):
+def principals_of(request: Any) -> list[str]:
     """The identity's principals if the security policy can tell them, else ``[]``."""
     policy = request.registry.queryUtility(_security_policy_interface())
     effective = getattr(policy, 'effective_principals', None)
@@ -88,18 +89,18 @@ def principals_of(request):
     return [p for p in principals if isinstance(p, str) and len(p) <= 128][:MAX_PRINCIPALS]
 
 
-def granted_patterns(request, settings):
+def granted_patterns(request: Any, settings: Any) -> list[str]:
     """The ``livehub.subscribe_permissions`` patterns the user's permissions allow."""
     return [pattern for pattern, permission in settings['subscribe_permissions']
             if request.has_permission(permission, request.context)]
 
 
-def _security_policy_interface():
+def _security_policy_interface() -> Any:
     from pyramid.interfaces import ISecurityPolicy
     return ISecurityPolicy
 
 
-def ticket_view(request):
+def ticket_view(request: Any) -> dict[str, Any]:
     """Issue a ticket for the logged-in user (see module docstring)."""
     settings = request.registry.getUtility(ILivehubSettings)
     response = request.response

@@ -24,11 +24,15 @@ Outside a template (or without the include), use
 ``LiveWidgets(request)`` directly.
 """
 import os
+from typing import Any, Mapping
 
 from chameleon import PageTemplateFile
 from pyramid.events import BeforeRender
 
 from pyramid_livehub.uri import topic_error
+
+__all__ = ['MATCH_POLICIES', 'LiveWidgets', 'Markup', 'add_widgets_to_renderer_globals',
+           'check_widget_topic', 'includeme', 'render_widget']
 
 _TEMPLATES = os.path.join(os.path.dirname(__file__), 'templates')
 
@@ -39,22 +43,22 @@ MATCH_POLICIES = ('exact', 'prefix', 'wildcard')
 class Markup(str):
     """Rendered HTML that Chameleon inserts as is (it has ``__html__``)."""
 
-    def __html__(self):
+    def __html__(self) -> str:
         return str(self)
 
 
-def _template(name):
+def _template(name: str) -> Any:
     return PageTemplateFile(os.path.join(_TEMPLATES, name + '.pt'))
 
 
-_TEMPLATE_CACHE = {}
+_TEMPLATE_CACHE: dict[str, Any] = {}
 
 
-def _classes(own, extra):
+def _classes(own: str, extra: str | None) -> str:
     return own + ' ' + extra if extra else own
 
 
-def render_widget(name, **values):
+def render_widget(name: str, **values: Any) -> Markup:
     """Render ``templates/<name>.pt`` with ``values``; ``None`` attributes are left out."""
     template = _TEMPLATE_CACHE.get(name)
     if template is None:
@@ -62,7 +66,7 @@ def render_widget(name, **values):
     return Markup(template(**values).strip())
 
 
-def check_widget_topic(topic, match=None):
+def check_widget_topic(topic: Any, match: str | None = None) -> str:
     """Return ``topic`` if a browser can subscribe to it with ``match``, else raise ValueError."""
     if match is not None and match not in MATCH_POLICIES:
         raise ValueError('match must be one of %s, got %r' % (', '.join(MATCH_POLICIES), match))
@@ -77,10 +81,10 @@ def check_widget_topic(topic, match=None):
 class LiveWidgets:
     """The widget functions for one request (``livehub_widgets`` in templates)."""
 
-    def __init__(self, request):
+    def __init__(self, request: Any) -> None:
         self.request = request
 
-    def loader(self, autostart=True, max_retry_delay=None):
+    def loader(self, autostart: bool = True, max_retry_delay: float | None = None) -> Markup:
         """The ``<script>`` tags for AutobahnJS and livehub.js; put it in ``<head>``.
 
         ``autostart=False`` stops livehub.js from binding widgets by itself
@@ -97,8 +101,9 @@ class LiveWidgets:
             autostart=None if autostart else 'false',
         )
 
-    def feed(self, topic, field=None, format=None, limit=20, match=None,
-             empty='No events yet', id=None, css_class=None):
+    def feed(self, topic: str, field: str | None = None, format: str | None = None,
+             limit: int = 20, match: str | None = None, empty: str = 'No events yet',
+             id: str | None = None, css_class: str | None = None) -> Markup:
         """A list that prepends each event on ``topic``, keeping the newest ``limit``.
 
         Each item shows ``field`` of the event's payload (a dotted path), or
@@ -113,22 +118,24 @@ class LiveWidgets:
                              match=match, empty=empty, element_id=id,
                              css_class=_classes('livehub-feed', css_class))
 
-    def value(self, topic, field=None, format=None, initial='\u2014', match=None, id=None,
-              css_class=None):
+    def value(self, topic: str, field: str | None = None, format: str | None = None,
+              initial: str = '\u2014', match: str | None = None, id: str | None = None,
+              css_class: str | None = None) -> Markup:
         """Text bound to ``field`` (or ``format``) of the latest event on ``topic``."""
         check_widget_topic(topic, match)
         return render_widget('value', topic=topic, field=field, format=format,
                              initial=initial, match=match, element_id=id,
                              css_class=_classes('livehub-value', css_class))
 
-    def status(self, labels=None, id=None, css_class=None):
+    def status(self, labels: Mapping[str, str] | None = None, id: str | None = None,
+               css_class: str | None = None) -> Markup:
         """A badge showing the connection state: connecting, connected, reconnecting, offline.
 
         ``labels`` maps a state to the text shown for it, e.g.
         ``{'connected': 'live'}``; its ``data-state`` attribute is the state,
         for CSS.
         """
-        attributes = {}
+        attributes: dict[str, str] = {}
         for state, label in (labels or {}).items():
             if state not in ('connecting', 'connected', 'reconnecting', 'offline'):
                 raise ValueError('unknown connection state %r in labels; the states are '
@@ -138,14 +145,14 @@ class LiveWidgets:
                              css_class=_classes('livehub-status', css_class))
 
 
-def add_widgets_to_renderer_globals(event):
+def add_widgets_to_renderer_globals(event: Any) -> None:
     """``BeforeRender`` subscriber: ``livehub_widgets`` in every template."""
     request = event.get('request')
     if request is not None and 'livehub_widgets' not in event:
         event['livehub_widgets'] = request.livehub_widgets
 
 
-def includeme(config):
+def includeme(config: Any) -> None:
     """Include pyramid_livehub and make the widgets available to templates."""
     config.include('pyramid_livehub')
     config.add_request_method(LiveWidgets, 'livehub_widgets', reify=True)
