@@ -13,6 +13,7 @@ line (drops, refused topics, plugin failures): the first
 import collections
 import logging
 import threading
+from typing import Any
 
 __all__ = ['BoundedQueue', 'QueueFull', 'should_log', 'LOG_FIRST', 'LOG_EVERY']
 
@@ -56,7 +57,7 @@ class BoundedQueue:
         self.logger = logger if logger is not None else logging.getLogger(__name__)
         #: items lost to the bound (by :meth:`put` and :meth:`put_back`)
         self.dropped = 0
-        self._items = collections.deque()
+        self._items: collections.deque[Any] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
         self._closed = False
 

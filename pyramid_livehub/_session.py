@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from typing import Any
 
 from pyramid_livehub._retry import RetryPolicy
 
@@ -106,7 +107,7 @@ class BackgroundSession:
         #: set while stopping: the ``leave``/``disconnect`` that follow are expected
         self.stopping = False
         #: resolves when the component is done (left for good, or gave up retrying)
-        self.done = concurrent.futures.Future()
+        self.done: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._changed = threading.Event()  # a join, or done
 
     # -- caller side -----------------------------------------------------------

@@ -5,6 +5,8 @@ Crossbar starts it in the container worker when
 Twisted, so only the router imports this module.  The procedures and the wire
 format are described in :mod:`pyramid_livehub.history`.
 """
+from typing import Any
+
 from autobahn.wamp.exception import ApplicationError
 from twisted.internet import reactor, threads
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
@@ -56,7 +58,7 @@ class HistoryComponent(LivehubComponent):
             # One thread: store calls run in order, so offsets are published in order.
             self._pool = ThreadPool(1, 1, name='livehub-history')
             self._pool.start()
-            reactor.addSystemEventTrigger('during', 'shutdown', self._pool.stop)
+            reactor.addSystemEventTrigger('during', 'shutdown', self._pool.stop)  # type: ignore[arg-type]
 
     @inlineCallbacks
     def onJoin(self, details):
@@ -77,7 +79,7 @@ class HistoryComponent(LivehubComponent):
 
     def _append(self, items):
         """Deferred list of positions (None for a topic without history), in order."""
-        waiting = Deferred()
+        waiting: Deferred[Any] = Deferred()
         self._pending.append((items, waiting))
         if not self._busy:
             self._next_batch()

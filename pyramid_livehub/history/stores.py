@@ -141,7 +141,7 @@ class _Topic:
     def __init__(self, epoch):
         self.epoch = epoch
         self.last = 0
-        self.events = collections.deque()
+        self.events: collections.deque[Any] = collections.deque()
 
 
 class MemoryStore(HistoryStore):
@@ -389,7 +389,7 @@ class RedisStore(HistoryStore):
         return epoch, events if limit != 0 else [], first, last
 
     def _first_young(self, stream, cutoff, last):
-        for entry_id, fields in self.redis.xrange(stream, count=10000):
+        for entry_id, fields in self.redis.xrange(stream, count=10000) or ():
             event = self._event(entry_id, fields)
             if event['time'] >= cutoff:
                 return event['offset']
