@@ -211,6 +211,7 @@ SETTING_TABLE_MODULES = [
     'pyramid_livehub.router.bridges.settings',
     'pyramid_livehub.security.settings',
     'pyramid_livehub.models.settings',
+    'pyramid_livehub.router.guard',
 ]
 
 

@@ -31,6 +31,7 @@ COMPONENT_PROVIDERS = [
     'pyramid_livehub.router.bridges:bridge_components',
     'pyramid_livehub.router.plugins:plugin_components',
     'pyramid_livehub.router.auth:auth_components',
+    'pyramid_livehub.router.guard:guard_components',
 ]
 
 ALL_ACTIONS = {'call': True, 'register': True, 'publish': True, 'subscribe': True}
@@ -114,10 +115,6 @@ def render_node_config(settings):
             ws_path: {
                 'type': 'websocket',
                 'serializers': ['json'],
-                'options': {
-                    'auto_ping_interval': 10000,
-                    'auto_ping_timeout': 5000,
-                },
                 'auth': {'anonymous': {'type': 'static', 'role': 'anonymous'}},
             },
             'info': {'type': 'nodeinfo'},
