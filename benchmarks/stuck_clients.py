@@ -12,7 +12,9 @@ runs only crossbar and the livehub guard):
    Prints when it was closed and the worker's growth.
 
 Run: ``PYTHONPATH=$PWD .venv/bin/python -m benchmarks.stuck_clients``
-(``BENCH_EPISODES``, ``BENCH_EVENTS``, ``BENCH_KEEPALIVE_EVENTS`` override).
+(``BENCH_EPISODES``, ``BENCH_EVENTS``, ``BENCH_KEEPALIVE_EVENTS`` override;
+``BENCH_MAX_QUEUED`` sets ``livehub.max_queued_bytes``, e.g. high so that the
+ping timeout, not the bound, drops the client and the freed memory shows).
 Run it with ``PYTHONPATH`` pointing at an older checkout to get its figures.
 """
 import base64
@@ -207,6 +209,9 @@ def start_node(cbdir, **overrides):
         'livehub.router_url': 'rs://127.0.0.1:%d' % free_port(),
         'livehub.browser_url': 'ws://127.0.0.1:%d/ws' % free_port(),
     }
+    if os.environ.get('BENCH_MAX_QUEUED'):
+        # e.g. 268435456: the bound out of the way, the ping timeout drops the client
+        raw['livehub.max_queued_bytes'] = os.environ['BENCH_MAX_QUEUED']
     raw.update(overrides)
     return RouterProcess(parse_settings(raw), cbdir).start()
 
