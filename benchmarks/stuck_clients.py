@@ -7,7 +7,7 @@ runs only crossbar and the livehub guard):
    reads again; the backend publishes ``EVENTS`` x 1 KB events; the client
    is dropped (by the queued-bytes bound, else by the ping timeout);
    repeated ``EPISODES`` times.  Prints the router worker's RSS after each.
-2. **Stuck keepalive**: the same client, but it sends a small frame every
+2. **Stuck keepalive**: the same client, but it sends a small data frame every
    2 s (so any-traffic pings never time out); ``KEEPALIVE_EVENTS`` events.
    Prints when it was closed and the worker's growth.
 
@@ -80,9 +80,14 @@ class RawWampClient:
         """Send ``payload`` bytes as one text frame."""
         self._send_frame(payload)
 
-    def ping(self):
-        """Send a WebSocket ping frame (the keepalive a stuck client sends)."""
-        self._send_frame(b'k', opcode=0x9)
+    def keepalive(self):
+        """Send a small data frame, as a stuck client's keepalive.
+
+        A PUBLISH without acknowledge: the router drops it silently (browsers
+        may not publish) but it is traffic.  Data frames, not pings: only
+        data frames reset a ping timeout that counts any traffic.
+        """
+        self.send([16, 1, {}, 'demo.keepalive'])
 
     def _read_exact(self, n):
         while len(self.buffer) < n:
@@ -275,7 +280,7 @@ def stuck_keepalive(node, worker, publisher):
             state['cut_at'] = '%.1fs' % (time.monotonic() - start)
             return
         try:
-            client.ping()
+            client.keepalive()
         except OSError:
             state['cut_at'] = '%.1fs' % (time.monotonic() - start)
 
