@@ -288,7 +288,7 @@ def stuck_keepalive(node, worker, publisher):
     if state['cut_at'] is None:
         keepalive()
     if state['cut_at'] is None and wait_cut(client, 30) is not None:
-        state['cut_at'] = 'by the end (%.1fs)' % (time.monotonic() - start)
+        state['cut_at'] = 'only after its keepalives stopped (%.1fs)' % (time.monotonic() - start)
     peak = rss_mb(worker)
     client.close()
     time.sleep(3)
