@@ -10,12 +10,87 @@ import time
 from benchmarks.stuck_clients import PAYLOAD, RawWampClient, router_worker_pid, rss_mb
 from bridge_helpers import wait_for_log, wamp_call
 from pyramid_livehub.publisher import Publisher
-from pyramid_livehub.router.guard import CLOSE_CODE, READY_MESSAGE, STATS
+from pyramid_livehub.router.auth import browser_websocket
+from pyramid_livehub.router.guard import CLOSE_CODE, READY_MESSAGE, STATS, Guard
+from pyramid_livehub.router.node_config import render_node_config
+from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.subscriber import Subscriber
 
 TOPIC = 'demo.slow'
 GUARD_CLOSED = 'livehub guard: closing'
 
+
+# -- unit: the rendered config and the guard's decisions ------------------------------
+
+def test_browser_pings_count_only_pongs_and_the_guard_is_always_embedded():
+    for auth in ({}, {'livehub.auth': 'true', 'livehub.ticket_secret': 'Hq7-rW2zK9xL4vB8nM1cT6yP3sD5fG0jA_uE'}):
+        node = render_node_config(parse_settings(dict(auth, **{
+            'livehub.ping_interval': '7', 'livehub.ping_timeout': '3',
+            'livehub.max_queued_bytes': '1000000'})))
+        options = browser_websocket(node)['options']
+        assert options['auto_ping_restart_on_any_traffic'] is False
+        assert (options['auto_ping_interval'], options['auto_ping_timeout']) == (7000, 3000)
+        components = {c['id']: c for c in node['workers'][0]['components']}
+        assert components['livehub_guard']['extra'] == {'max_queued_bytes': 1000000}
+        assert components['livehub_guard']['role'] == 'backend'
+
+
+class FakeTcp:
+    def __init__(self, queued):
+        self.dataBuffer, self.offset = b'x' * queued, 0
+        self._tempDataBuffer, self._tempDataLen = [], 0
+
+
+class FakeProtocol:
+    """Just what the guard touches of autobahn's WebSocket protocol."""
+
+    STATE_CLOSED = 3
+    state = 1
+    peer = 'tcp4:127.0.0.1:1'
+
+    def __init__(self, queued):
+        self.transport = FakeTcp(queued)
+        self.sent, self.closes, self.lost = [], [], []
+
+    def send(self, msg):
+        self.sent.append(msg)
+
+    def connectionLost(self, reason=None):
+        self.lost.append(reason)
+
+    def sendClose(self, code, reason):
+        self.closes.append((code, reason))
+
+    def dropConnection(self, abort=False):
+        self.state = self.STATE_CLOSED
+
+
+def test_guard_closes_a_connection_past_the_bound_and_drops_what_follows():
+    later, trims = [], []
+    guard = Guard(1000, lambda delay, fn, *args: later.append((fn, args)), malloc_trim=trims.append)
+
+    class Protocol(FakeProtocol):
+        pass
+    guard.install(Protocol)
+    fast, slow = Protocol(10), Protocol(1001)
+    fast.send('event')
+    slow.send('event')
+    slow.send('another')
+    assert fast.sent == ['event'] and fast.closes == []
+    assert slow.sent == [] and slow.closes[0][0] == CLOSE_CODE and 'too slow' in slow.closes[0][1]
+    assert guard.stats()['slow_client_closes'] == 1
+    for fn, args in later:  # the grace period ends: aborted
+        fn(*args)
+    assert slow.state == FakeProtocol.STATE_CLOSED
+    # its buffer is freed when the connection goes, and the heap trimmed
+    big = Protocol(2 * 1024 * 1024)
+    big.connectionLost('gone')
+    assert big.lost == ['gone'] and big.transport.dataBuffer == b''
+    later[-1][0](*later[-1][1])
+    assert trims == [0] and guard.stats()['memory_trims'] == 1
+
+
+# -- through a real node ---------------------------------------------------------------
 
 def start_guarded(private_router, **overrides):
     raw = {'livehub.%s' % key: str(value) for key, value in overrides.items()}
