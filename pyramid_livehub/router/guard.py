@@ -14,9 +14,12 @@ wrappers on crossbar's WebSocket server protocol:
   frame; a merely slow one does).  Whatever the client sends meanwhile.
 * ``connectionLost``: a connection that leaves a big buffer behind frees it
   at once and has glibc give the pages back (``malloc_trim``).  Without
-  that, each stuck-client episode left the worker ~29 MB larger for good:
-  the freed write buffers stay in glibc's heap, fragmented, never returned
-  (issue 11; ``benchmarks/stuck_clients.py`` measures it).
+  that, each stuck-client episode left the worker ~29 MB larger for good,
+  for two reasons found in a live worker (issue 11): the dead transport sits
+  in a reference cycle (HTTPChannel, Request, protocol) that only a full
+  ``gc`` pass frees, with its whole write buffer, and once freed, the
+  buffer's ~1 KB chunks stay in glibc's heap until ``malloc_trim``.
+  ``benchmarks/stuck_clients.py`` measures it.
 
 :func:`patch_node` also makes the browser transport's ping timeout count
 only answers to pings (``auto_ping_restart_on_any_traffic: false``), so a
@@ -42,7 +45,7 @@ CLOSE_CODE = 4008
 CLOSE_REASON = 'livehub: client too slow (more than {limit} bytes queued); reconnect to resume'
 
 #: Seconds a closed slow client has to read its close frame before the abort.
-CLOSE_GRACE = 2.0
+CLOSE_GRACE = 3.0
 
 #: A connection that goes away with more than this queued triggers a malloc_trim.
 TRIM_AFTER_BYTES = 1024 * 1024
