@@ -4,7 +4,9 @@ A browser that subscribes and stops reading makes the router queue every
 event for it in the Twisted transport's write buffer, without bound;
 crossbar has no option for it.  The embedded :class:`LivehubGuardComponent`
 (always in the router worker, see :func:`patch_node`) installs two small
-wrappers on crossbar's WebSocket server protocol:
+wrappers on crossbar's WebSocket server protocol, so they hold for every
+WebSocket connection of the worker (browsers; the backend's too when
+``livehub.router_url`` is ``ws://``, not the default rawsocket):
 
 * ``send`` (every WAMP message to a client): before sending, if the bytes
   already queued toward that client exceed ``livehub.max_queued_bytes``, the
