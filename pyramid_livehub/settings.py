@@ -24,6 +24,7 @@ from pyramid_livehub._parse import (PREFIX, Setting, as_bool, as_float, as_int, 
 from pyramid_livehub.history import settings as history_settings
 from pyramid_livehub.models import settings as model_settings
 from pyramid_livehub.plugins import settings as plugin_settings
+from pyramid_livehub.router import guard_settings
 from pyramid_livehub.router.bridges import settings as bridge_settings
 from pyramid_livehub.security import settings as security_settings
 
@@ -85,7 +86,7 @@ CORE_SETTINGS: list[Setting] = [
 #: The concerns' rows, in the order of the settings reference.
 TABLE: list[Setting] = (CORE_SETTINGS + bridge_settings.SETTINGS + security_settings.SETTINGS
                         + model_settings.SETTINGS + plugin_settings.SETTINGS
-                        + history_settings.SETTINGS)
+                        + history_settings.SETTINGS + guard_settings.SETTINGS)
 
 
 def all_settings() -> list[Setting]:

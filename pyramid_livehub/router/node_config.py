@@ -32,12 +32,14 @@ from pyramid_livehub.history.settings import HISTORY_KEYS
 from pyramid_livehub.plugins.settings import PLUGIN_HOST_KEYS
 from pyramid_livehub.router.auth import auth_components
 from pyramid_livehub.router.bridges import bridge_components
+from pyramid_livehub.router.guard import guard_components
 from pyramid_livehub.router.bridges.settings import bridge_keys
 from pyramid_livehub.router.plugins import plugin_components
 from pyramid_livehub.settings import JOIN_KEYS
 
 #: Where router components come from.
-COMPONENT_PROVIDERS = [bridge_components, plugin_components, history_components, auth_components]
+COMPONENT_PROVIDERS = [bridge_components, plugin_components, history_components, auth_components,
+                       guard_components]
 
 #: Class of the plugin host (it gets :data:`PLUGIN_HOST_KEYS`).
 PLUGIN_HOST_CLASS = 'pyramid_livehub.router.plugins.host.PluginHost'
@@ -131,10 +133,6 @@ def browser_transport(settings):
             ws_path: {
                 'type': 'websocket',
                 'serializers': ['json'],
-                'options': {
-                    'auto_ping_interval': 10000,
-                    'auto_ping_timeout': 5000,
-                },
                 'auth': {'anonymous': {'type': 'static', 'role': 'anonymous'}},
             },
             'info': {'type': 'nodeinfo'},

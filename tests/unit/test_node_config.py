@@ -49,7 +49,7 @@ EVERYTHING_ON = {
 def test_each_router_component_gets_only_the_settings_it_uses():
     node = render_node_config(parse_settings(EVERYTHING_ON))
     router, container = node['workers']
-    (auth,) = router['components']
+    auth = {c['id']: c for c in router['components']}['livehub_auth']
     auth_settings = auth['extra']['settings']
     assert auth_settings['ticket_secret'] == EVERYTHING_ON['livehub.ticket_secret']
     assert 'backend_secret' not in auth_settings
