@@ -7,13 +7,21 @@ Usage::
     ...
     request.livehub.publish('app.orders.created', order)
 """
-from pyramid.config import PHASE1_CONFIG
+import warnings
 
-from pyramid_livehub.events import LiveEvent, publish_live_event
-from pyramid_livehub.interfaces import IPublisher
-from pyramid_livehub.publisher import Publisher, QueueFull
-from pyramid_livehub.request import RequestPublisher, livehub_for_request
-from pyramid_livehub.settings import parse_settings
+# Pyramid imports pkg_resources, which setuptools >= 81 warns about in every
+# process (each `livehub` command, the router's workers); it is Pyramid's to
+# fix and tells our users nothing.  Set before the first Pyramid import.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning,
+                        module='pyramid')
+
+from pyramid.config import PHASE1_CONFIG  # noqa: E402
+
+from pyramid_livehub.events import LiveEvent, publish_live_event  # noqa: E402
+from pyramid_livehub.interfaces import IPublisher  # noqa: E402
+from pyramid_livehub.publisher import Publisher, QueueFull  # noqa: E402
+from pyramid_livehub.request import RequestPublisher, livehub_for_request  # noqa: E402
+from pyramid_livehub.settings import parse_settings  # noqa: E402
 
 __all__ = ['includeme', 'LiveEvent', 'Publisher', 'QueueFull', 'RequestPublisher',
            'get_publisher', 'IPublisher']

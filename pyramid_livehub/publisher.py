@@ -28,6 +28,18 @@ from pyramid_livehub.settings import LivehubSettings, parse_settings
 log = logging.getLogger(__name__)
 
 
+def _demote_retry_notice(record):
+    """Autobahn logs "trying transport 0 ..." at WARNING before every connect
+    attempt; our own warning already says the router is away, once."""
+    if str(record.msg).startswith('trying transport'):
+        record.levelno, record.levelname = logging.DEBUG, 'DEBUG'
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+    return True
+
+
+logging.getLogger('autobahn.asyncio.component.Component').addFilter(_demote_retry_notice)
+
+
 class QueueFull(Exception):
     """Raised by ``publish()`` when the queue is full and ``livehub.overflow = raise``."""
 
