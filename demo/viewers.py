@@ -10,7 +10,7 @@ import asyncio
 import logging
 import threading
 
-from pyramid_livehub.publisher import make_transport
+from pyramid_livehub.publisher import _cancel_other_tasks, make_transport
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,16 @@ class ViewerCounter:
         try:
             loop.run_forever()
         finally:
+            # What asyncio.run() does: let the tasks left over (Autobahn's
+            # reconnect delay, scheduled as the transport closed) end cancelled,
+            # or asyncio reports "Task was destroyed but it is pending!".
+            for _ in range(3):
+                pending = asyncio.all_tasks(loop)
+                if not pending:
+                    break
+                for task in pending:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
     def _on_join(self, session, details):
@@ -82,8 +92,5 @@ class ViewerCounter:
             await self._component.stop()
         except Exception:  # noqa: BLE001 - stopping anyway
             pass
-        current = asyncio.current_task()
-        for task in asyncio.all_tasks():
-            if task is not current:
-                task.cancel()
+        await _cancel_other_tasks()
         asyncio.get_running_loop().stop()
