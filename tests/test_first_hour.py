@@ -4,10 +4,12 @@ Everything runs the real ``livehub`` command, a real crossbar node and the
 real brokers; output is read the way a user reads it.
 """
 import os
+import queue
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -65,14 +67,25 @@ class RouterCommand:
         self.process = subprocess.Popen([LIVEHUB, 'router'] + list(argv), stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, env=user_env())
         self.lines = []
+        self._queue = queue.Queue()
+        # A reader thread, so that a line that never comes fails at the deadline.
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self._queue.put(line)
+        self._queue.put(None)
 
     def wait_for(self, predicate, timeout=60):
         """Read lines until one satisfies ``predicate``; that line (fails on timeout/exit)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                pytest.fail('livehub router exited (%s):\n%s' % (self.process.poll(),
+            try:
+                line = self._queue.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                pytest.fail('livehub router exited (%s):\n%s' % (self.process.wait(),
                                                                  ''.join(self.lines)))
             self.lines.append(line)
             if predicate(line):
@@ -84,11 +97,15 @@ class RouterCommand:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            rest, _ = self.process.communicate(timeout=30)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            rest, _ = self.process.communicate()
-        return ''.join(self.lines) + rest
+            self.process.wait()
+        while True:
+            line = self._queue.get(timeout=10)
+            if line is None:
+                return ''.join(self.lines)
+            self.lines.append(line)
 
 
 # -- 1. publish ---------------------------------------------------------------
