@@ -27,6 +27,7 @@ class ViewerCounter:
         self._loop = None
         self._component = None
         self._thread = None
+        self._reporting = None
 
     def start(self):
         """Connect (and keep reconnecting) in the background."""
@@ -72,7 +73,7 @@ class ViewerCounter:
             loop.close()
 
     def _on_join(self, session, details):
-        asyncio.ensure_future(self._report(session))
+        self._reporting = asyncio.ensure_future(self._report(session))
 
     async def _report(self, session):
         while session.is_attached():
@@ -88,6 +89,11 @@ class ViewerCounter:
             await asyncio.sleep(self.interval)
 
     async def _stop(self):
+        # Stop reporting first: a call still in flight when the session
+        # leaves makes Autobahn log the leave as a failed connection.
+        if self._reporting is not None:
+            self._reporting.cancel()
+            await asyncio.gather(self._reporting, return_exceptions=True)
         try:
             await self._component.stop()
         except Exception:  # noqa: BLE001 - stopping anyway
