@@ -15,7 +15,7 @@ $(BIN)/python:
 
 # Python packages (the package itself, editable, with its test extra)
 .stamp-install: $(BIN)/python setup.py
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[router,test]'
 	touch $@
 
 install: .stamp-install js

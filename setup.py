@@ -6,19 +6,29 @@ here = os.path.abspath(os.path.dirname(__file__))
 with open(os.path.join(here, 'README.md'), encoding='utf-8') as fh:
     README = fh.read()
 
+# What a web process needs to publish, render widgets and serve livehub.js.
+# Plain autobahn (asyncio) is enough: msgpack and cbor come with it.
 requires = [
     'pyramid>=2.0',
+    'autobahn>=23.1',
+    'txaio>=23.1',
+    'chameleon>=4',
+    'pyramid_chameleon>=0.3',
+    'transaction>=3.0',
+]
+
+# The router host: `livehub router` (crossbar) and the broker bridges.
+router_requires = [
     'crossbar>=23.1',
     'autobahn[twisted]>=23.1',
-    'txaio>=23.1',
     'pyzmq>=25',
     'pika>=1.3',
     'paho-mqtt>=2.0',
     'stomp.py>=8.1',
-    'chameleon>=4',
-    'pyramid_chameleon>=0.3',
-    'transaction>=3.0',
     'redis>=5',  # the history store in Redis (streams)
+    # crossbar pulls autobahn's bjdata serializer, whose C extension is built
+    # against NumPy 1.x (oldest-supported-numpy) and prints a traceback under 2.x.
+    'numpy<2; python_version < "3.13"',
 ]
 
 tests_require = [
@@ -60,7 +70,8 @@ setup(
     zip_safe=False,
     python_requires='>=3.10',
     install_requires=requires,
-    extras_require={'test': tests_require + docs_require, 'docs': docs_require},
+    extras_require={'router': router_requires, 'docs': docs_require,
+                    'test': router_requires + tests_require + docs_require},
     entry_points={
         'console_scripts': ['livehub = pyramid_livehub.cli:main'],
     },

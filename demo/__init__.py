@@ -18,7 +18,8 @@ installed package; the router imports ``demo.plugins``).
 """
 import datetime
 
-from pyramid.config import Configurator
+import pyramid_livehub  # noqa: F401 - first: it filters Pyramid's pkg_resources warning
+from pyramid.config import Configurator  # noqa: I100
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.settings import asbool
 from pyramid.view import view_config

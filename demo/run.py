@@ -48,10 +48,11 @@ def main(argv=None):
         return 2
     make_importable()
 
-    from pyramid.paster import get_app, get_appsettings, setup_logging
+    # First: it keeps Pyramid's pkg_resources warning out of the output.
+    from pyramid_livehub import get_publisher
+    from pyramid.paster import get_app, get_appsettings, setup_logging  # noqa: I100
     from waitress import create_server
 
-    from pyramid_livehub import get_publisher
     from pyramid_livehub.router.process import RouterProcess
     from pyramid_livehub.settings import parse_settings
 

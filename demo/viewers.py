@@ -36,7 +36,7 @@ class ViewerCounter:
         self._background.stop(timeout)
 
     def _on_join(self, session, details):
-        asyncio.ensure_future(self._report(session))
+        self._reporting = asyncio.ensure_future(self._report(session))
 
     async def _report(self, session):
         while session.is_attached():

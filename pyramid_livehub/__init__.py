@@ -21,20 +21,28 @@ and :class:`~pyramid_livehub.settings.LivehubSettings`,
 first use).
 """
 import importlib
+import warnings
 from typing import TYPE_CHECKING, Any
 
-from pyramid.config import PHASE1_CONFIG
+# Pyramid imports pkg_resources, which setuptools >= 81 warns about in every
+# process (each `livehub` command, the router's workers); it is Pyramid's to
+# fix and tells our users nothing.  Set before the first Pyramid import.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning,
+                        module='pyramid')
 
-from pyramid_livehub.events import LiveEvent, publish_live_event
-from pyramid_livehub.interfaces import (ILivehubSettings, IPublisher, IPublisherFactory,
+from pyramid.config import PHASE1_CONFIG  # noqa: E402
+
+from pyramid_livehub.events import LiveEvent, publish_live_event  # noqa: E402
+from pyramid_livehub.interfaces import (ILivehubSettings, IPublisher,  # noqa: E402
+                                        IPublisherFactory,
                                         PublisherLike)
-from pyramid_livehub.models import publish_model_changes
-from pyramid_livehub.plugins import Consumer, Message, PollingProducer
-from pyramid_livehub.publisher import Publisher, QueueFull
-from pyramid_livehub.request import RequestPublisher, livehub_for_request
-from pyramid_livehub.security import TicketError, issue_ticket
-from pyramid_livehub.settings import LivehubSettings, parse_settings
-from pyramid_livehub.views import add_client_config
+from pyramid_livehub.models import publish_model_changes  # noqa: E402
+from pyramid_livehub.plugins import Consumer, Message, PollingProducer  # noqa: E402
+from pyramid_livehub.publisher import Publisher, QueueFull  # noqa: E402
+from pyramid_livehub.request import RequestPublisher, livehub_for_request  # noqa: E402
+from pyramid_livehub.security import TicketError, issue_ticket  # noqa: E402
+from pyramid_livehub.settings import LivehubSettings, parse_settings  # noqa: E402
+from pyramid_livehub.views import add_client_config  # noqa: E402
 
 if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time, see __getattr__
     from pyramid_livehub.subscriber import Subscriber

@@ -60,6 +60,17 @@ def make_transport(settings):
     return transport
 
 
+def _demote_retry_notice(record):
+    """Autobahn logs "trying transport 0 ..." at WARNING before every connect
+    attempt; the publisher's own warning already says the router is away, once."""
+    if str(record.msg).startswith('trying transport'):
+        record.levelno, record.levelname = logging.DEBUG, 'DEBUG'
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+    return True
+
+
+logging.getLogger('autobahn.asyncio.component.Component').addFilter(_demote_retry_notice)
+
 class BackgroundSession:
     """A WAMP session to the router kept by a daemon thread with its own asyncio loop.
 

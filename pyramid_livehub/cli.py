@@ -18,23 +18,22 @@ import os
 import signal
 import sys
 import tempfile
-import warnings
+import time
 
-# Pyramid imports pkg_resources, which warns on every command otherwise.
-warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
+from pyramid.exceptions import ConfigurationError
 
-from pyramid.exceptions import ConfigurationError  # noqa: E402
-
-from pyramid_livehub import codec  # noqa: E402
-from pyramid_livehub.settings import parse_settings  # noqa: E402
+from pyramid_livehub import codec
+from pyramid_livehub.settings import parse_settings
 
 
 def load_settings(ini):
     """Parsed livehub settings from an .ini file (or the defaults).
 
     Reads ``[app:main]`` (or ``[app:NAME]`` for ``app.ini#NAME``) with
-    configparser, like PasteDeploy does (``%(here)s`` works), but without
-    loading the app: the router must not need the app's code.
+    configparser's interpolation, exactly as PasteDeploy (``pserve``) does:
+    ``%(here)s`` works and a literal ``%`` is written ``%%``
+    (``amqp://guest:guest@127.0.0.1:5672/%%2F``), so one .ini serves both.
+    The app itself is not loaded: the router must not need the app's code.
     """
     if not ini:
         return parse_settings({})
@@ -44,20 +43,59 @@ def load_settings(ini):
         raise SystemExit('livehub: no such file: %s' % path)
     here = os.path.dirname(os.path.abspath(path))
     parser = configparser.ConfigParser(defaults={'here': here, '__file__': os.path.abspath(path)})
-    parser.read(path)
+    try:
+        parser.read(path)
+    except configparser.Error as exc:
+        raise SystemExit('livehub: cannot read %s: %s' % (path, exc))
     section = 'app:%s' % (name or 'main')
     if not parser.has_section(section):
         raise SystemExit('livehub: %s has no [%s] section; the livehub.* settings go in the '
                          "app's section" % (path, section))
-    return parse_settings({key: value for key, value in parser.items(section)
-                           if key.startswith('livehub.')})
+    raw = {}
+    for key in parser.options(section):
+        if key.startswith('livehub.'):
+            raw[key] = _interpolated(parser, section, key, path)
+    return parse_settings(raw)
+
+
+def _interpolated(parser, section, key, path):
+    """``parser.get()``, with a bad ``%`` reported as a ConfigurationError naming the key."""
+    import configparser
+    import re
+    try:
+        return parser.get(section, key)
+    except configparser.InterpolationError as exc:
+        value = parser.get(section, key, raw=True)
+        fixed = re.sub(r'(?<!%)%(?![%(])', '%%', value)
+        raise ConfigurationError(
+            '%s in %s: %s. In an .ini file (read by pserve/PasteDeploy and livehub alike) a '
+            'literal %% is written %%%%: %s = %s' % (
+                key, path, str(exc).split('\n')[0], key, fixed))
+
+
+def default_cbdir(ini):
+    """The router directory used without ``--cbdir``: one per user and per app .ini.
+
+    ``<tempdir>/livehub-router-<uid>-<ini name>-<hash of its absolute path>``
+    (``...-<uid>-defaults`` without ``--ini``), so two apps' routers on one
+    machine never share a config.json or a node log.
+    """
+    import hashlib
+    base = 'livehub-router-%d' % os.getuid()
+    if not ini:
+        return os.path.join(tempfile.gettempdir(), base + '-defaults')
+    path, _, name = ini.partition('#')
+    absolute = os.path.abspath(path) + '#' + (name or 'main')
+    digest = hashlib.sha1(absolute.encode('utf-8')).hexdigest()[:8]
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return os.path.join(tempfile.gettempdir(), '%s-%s-%s' % (base, stem, digest))
 
 
 def cmd_router(args):
     """Run crossbar with the rendered config until Ctrl-C / SIGTERM."""
     from pyramid_livehub.router.process import RouterProcess
     settings = load_settings(args.ini)
-    cbdir = args.cbdir or os.path.join(tempfile.gettempdir(), 'livehub-router-%d' % os.getuid())
+    cbdir = args.cbdir or default_cbdir(args.ini)
     node = RouterProcess(settings, cbdir)
     stopping = []
 
@@ -80,11 +118,59 @@ def cmd_router(args):
     print('livehub router: browsers at %s, backend at %s, realm %r (log: %s)' % (
         settings['browser_url'], settings['router_url'], settings['realm'], node.log_path),
         flush=True)
-    code = node.process.wait()
+    report = ReadinessReport(node.expected_components())
+    offset = None
+    while node.process.poll() is None:
+        offset, events = node.component_events(offset)
+        for line in report.update(events):
+            print('livehub router: %s' % line, flush=True)
+        time.sleep(0.2)
+    code = node.process.returncode
     if stopping:
         node.stop()  # waits until the ports are free
         raise SystemExit(0)
     raise SystemExit('livehub router: crossbar exited with code %s:\n%s' % (code, node.log_tail()))
+
+
+class ReadinessReport:
+    """What ``livehub router`` prints as the bridges and plugins come up (or fail).
+
+    One line per change of a component's state (a bridge that keeps failing
+    is reported once, then again when it connects), and one ``ready`` line
+    once every expected component has reported.
+    """
+
+    def __init__(self, expected):
+        self.expected = list(expected)
+        self.state = {}
+        self.announced = False
+
+    def update(self, events):
+        """Lines to print for ``[(component, ok, text), ...]`` from the node log."""
+        lines = []
+        if not self.expected and not self.announced:
+            self.announced = True
+            lines.append('ready (no bridges or plugins configured)')
+        for component, ok, text in events:
+            if component == 'plugin':  # one plugin that did not load
+                lines.append('plugin %s' % text)
+                continue
+            if self.state.get(component) == ok:
+                continue
+            self.state[component] = ok
+            if ok:
+                lines.append('%s ready: %s' % (component, text))
+            else:
+                lines.append('%s FAILED: %s' % (component, text))
+        if not self.announced and all(name in self.state for name in self.expected):
+            self.announced = True
+            failed = [name for name in self.expected if not self.state[name]]
+            summary = 'ready: %s' % (', '.join(n for n in self.expected if self.state[n])
+                                     or 'none')
+            if failed:
+                summary += '; not connected (retrying): %s' % ', '.join(failed)
+            lines.append(summary)
+        return lines
 
 
 def cmd_publish(args):
@@ -103,7 +189,9 @@ def cmd_publish(args):
     except (ValueError, TypeError) as exc:
         raise SystemExit('livehub publish: %s' % exc)
     delivered = publisher.flush(args.timeout)
-    publisher.close(0)
+    # After a delivery the queue is empty: close() only confirms with one more
+    # round trip.  After a timeout, do not wait again: our own message says it.
+    publisher.close(args.timeout if delivered else 0)
     if not delivered:
         raise SystemExit('livehub publish: router at %s did not answer within %ss'
                          % (settings['router_url'], args.timeout))
@@ -182,7 +270,11 @@ def build_parser():
         return command
 
     router = add('router', cmd_router, 'run the bundled Crossbar router')
-    router.add_argument('--cbdir', help='directory for the rendered config and the node log')
+    router.add_argument(
+        '--cbdir', help='directory for the rendered config.json and the node log (node.log); '
+        'default: one per app .ini under the temp dir, %s-<ini name>-<hash>; two '
+        'routers never share one: the second refuses to start' % os.path.join(
+            tempfile.gettempdir(), 'livehub-router-<uid>'))
 
     publish = add('publish', cmd_publish, 'publish one event')
     publish.add_argument('topic')

@@ -14,6 +14,7 @@ At interpreter exit the queue is flushed for up to
 """
 import asyncio
 import atexit
+import concurrent.futures
 import logging
 import os
 import struct
@@ -142,6 +143,24 @@ class Publisher:
         while self._background.session is None and time.monotonic() < deadline:
             time.sleep(0.01)
         return self._background.session is not None
+
+    def call(self, procedure, *args, timeout=5.0, **kwargs):
+        """Call a WAMP ``procedure`` in the router over this process's session.
+
+        Waits up to ``timeout`` seconds for the result.  Raises
+        ``RuntimeError`` when the router is not connected, the WAMP error
+        (``autobahn.wamp.exception.ApplicationError``) when the call fails,
+        and ``TimeoutError`` when no answer came in time.
+        """
+        session = self._background.session
+        if session is None or self._background.loop is None:
+            raise RuntimeError('livehub: not connected to the router at %s'
+                               % self.settings['router_url'])
+        try:
+            return self._background.run(session.call(procedure, *args, **kwargs), timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError('livehub: %s did not answer within %s s' % (procedure, timeout)) \
+                from None
 
     def flush(self, timeout=5.0):
         """Wait until every queued event has reached the router.

@@ -49,15 +49,22 @@ def add_client_config(config: Any, contribute: ClientConfigContributor) -> None:
 #: How long ``/health`` waits for a publisher that is still connecting.
 HEALTH_WAIT = 0.5
 
+#: How long ``/health`` waits for the router's bridges to answer.
+BRIDGE_WAIT = 1.0
+
 
 def health_view(request: Any) -> dict[str, Any]:
-    """``GET /livehub/health``: this process's publisher, for monitors.
+    """``GET /livehub/health``: this process's publisher and the router's bridges, for monitors.
 
     ``{"connected": bool, "pending": n, "stats": {queued, sent, dropped,
-    failed, reconnects, joins}}``; status 200 while connected to the router,
-    503 when not.  A publisher nobody has used yet is started here, so the
-    answer says whether the router can be reached, not whether anyone has
-    published.
+    failed, reconnects, joins}, "bridges": {name: {"connected": bool,
+    "last_error": str}}}``; status 200 while connected to the router, 503
+    when not.  ``bridges`` lists the bridges of ``livehub.bridges`` as the
+    router reports them (a WAMP call to each bridge, ``BRIDGE_WAIT`` at
+    most); a broker that is down shows there but does not turn the status
+    to 503: the web process can still publish.  A publisher nobody has used
+    yet is started here, so the answer says whether the router can be
+    reached, not whether anyone has published.
     """
     publisher = request.registry.getUtility(IPublisher)
     # Wait only for a session that has never joined (e.g. started just now):
@@ -65,8 +72,33 @@ def health_view(request: Any) -> dict[str, Any]:
     connected = publisher.connect(0 if publisher.stats.joins else HEALTH_WAIT)
     request.response.headers['Cache-Control'] = 'no-store'
     request.response.status_int = 200 if connected else 503
-    return {
+    result = {
         'connected': connected,
         'pending': publisher.pending(),
         'stats': publisher.stats.as_dict(),
     }
+    names = publisher.settings.get('bridges') or []
+    if names:
+        result['bridges'] = bridge_status(publisher, names, BRIDGE_WAIT)
+    return result
+
+
+def bridge_status(publisher: Any, names: list[str], timeout: float) -> dict[str, Any]:
+    """``{name: {"connected": bool, "last_error": str}}`` as the router's bridges report it.
+
+    Calls each bridge's ``livehub.bridges.<name>.stats`` over the
+    publisher's session; a bridge that does not answer is reported as not
+    connected, with the reason.
+    """
+    return {name: _one_bridge_status(publisher, name, timeout) for name in names}
+
+
+def _one_bridge_status(publisher: Any, name: str, timeout: float) -> dict[str, Any]:
+    try:
+        stats = publisher.call('livehub.bridges.%s.stats' % name, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - reported, never raised into the view
+        reason = getattr(exc, 'error', None) or str(exc) or type(exc).__name__
+        if reason == 'wamp.error.no_such_procedure':
+            reason = 'not running in the router (is it started with this livehub.bridges?)'
+        return {'connected': False, 'last_error': reason}
+    return {'connected': bool(stats.get('connected')), 'last_error': stats.get('last_error') or ''}

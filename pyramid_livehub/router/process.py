@@ -3,8 +3,10 @@
 Used by ``livehub router``, ``make demo``, the test fixtures and the
 benchmarks, so that there is one way to run the bundled router.
 """
+import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,9 +25,30 @@ def crossbar_executable():
         return beside
     found = shutil.which('crossbar')
     if not found:
-        raise RuntimeError('crossbar is not installed: pip install crossbar (it is a '
-                           'dependency of pyramid_livehub; reinstall with `pip install -e .`)')
+        raise RuntimeError(ROUTER_EXTRA_MISSING)
     return found
+
+
+#: The error for router-only features used in a web-only install.
+ROUTER_EXTRA_MISSING = ('crossbar is not installed: the router and the bridges come with the '
+                        'router extra; install pyramid_livehub[router] '
+                        '(pip install "pyramid_livehub[router]")')
+
+
+def running_crossbar_pid(cbdir):
+    """PID of a live crossbar node that owns ``cbdir`` (its ``node.pid``), else None."""
+    try:
+        with open(os.path.join(cbdir, 'node.pid')) as fh:
+            pid = int(json.load(fh)['pid'])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, someone else's
+    return pid
 
 
 def write_node_config(settings, cbdir):
@@ -68,6 +91,16 @@ def _die_with_parent():
         pass  # not Linux: stop() is then the only way
 
 
+#: Node log lines that say a component is ready (True) or failed (False).
+_COMPONENT_LINES = [
+    (re.compile(r'livehub (?P<component>bridge \w+): (?P<text>connected to .*)'), True),
+    (re.compile(r'livehub (?P<component>bridge \w+): could not start: (?P<text>.*)'), False),
+    (re.compile(r'livehub (?P<component>bridge \w+): (?P<text>.* failed: .*)'), False),
+    (re.compile(r'livehub (?P<component>plugins) ready: (?P<text>.*)'), True),
+    (re.compile(r'livehub (?P<component>plugin) (?P<text>\S+ not loaded: .*)'), False),
+]
+
+
 class RouterProcess:
     """A crossbar node started from ``settings`` in ``cbdir``.
 
@@ -81,6 +114,8 @@ class RouterProcess:
         self.cbdir = os.path.abspath(cbdir)
         self.log_path = log_path or os.path.join(self.cbdir, 'node.log')
         self.process = None
+        self.log_offset = 0
+        self._lock = None
 
     def endpoints(self):
         """(host, port) pairs the node listens on."""
@@ -91,20 +126,29 @@ class RouterProcess:
         return result
 
     def start(self, timeout=30.0, wait_for_log=None):
-        """Start the node; wait until it listens (and ``wait_for_log`` appears in its log)."""
-        write_node_config(self.settings, self.cbdir)
-        for host, port in self.endpoints():
-            if port_open(host, port):
-                raise RuntimeError('cannot start the router: %s:%s is already in use (another '
-                                   '`livehub router` running?)' % (host, port))
+        """Start the node; wait until it listens (and ``wait_for_log`` appears in its log).
+
+        Refuses (RuntimeError) before writing anything when another router
+        holds ``cbdir`` or the ports are taken.
+        """
+        executable = crossbar_executable()
+        self.claim_cbdir()
+        try:
+            self._check_ports_free()
+            write_node_config(self.settings, self.cbdir)
+        except Exception:
+            self.release_cbdir()
+            raise
+        self.log_offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self._log = open(self.log_path, 'ab')
         self.process = subprocess.Popen(
-            [crossbar_executable(), 'start', '--cbdir', self.cbdir, '--loglevel', 'info'],
+            [executable, 'start', '--cbdir', self.cbdir, '--loglevel', 'info'],
             stdout=self._log, stderr=subprocess.STDOUT, cwd=self.cbdir,
             env=dict(os.environ, PYTHONUNBUFFERED='1'), preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.release_cbdir()
                 raise RuntimeError('crossbar exited with code %s; see %s:\n%s' % (
                     self.process.returncode, self.log_path, self.log_tail()))
             ready = all(port_open(h, p) for h, p in self.endpoints())
@@ -114,6 +158,86 @@ class RouterProcess:
         self.stop()
         raise RuntimeError('crossbar did not start within %ss; see %s:\n%s' % (
             timeout, self.log_path, self.log_tail()))
+
+    def claim_cbdir(self):
+        """Take ``cbdir/router.lock`` (held while this node runs) or refuse.
+
+        Two routers in one directory would overwrite each other's config.json
+        and share one node log; the second one refuses here, before touching
+        anything, and names the first.
+        """
+        os.makedirs(self.cbdir, exist_ok=True)
+        lock = open(os.path.join(self.cbdir, 'router.lock'), 'a+')
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.seek(0)
+            owner = lock.read().strip() or '?'
+            lock.close()
+            raise RuntimeError(
+                'another router (pid %s) is running in %s; stop it, or give this router its '
+                'own directory with --cbdir' % (owner, self.cbdir))
+        pid = running_crossbar_pid(self.cbdir)
+        if pid is not None:
+            lock.close()
+            raise RuntimeError(
+                'a crossbar node (pid %s) is running in %s; stop it, or give this router its '
+                'own directory with --cbdir' % (pid, self.cbdir))
+        lock.seek(0)
+        lock.truncate()
+        lock.write('%d\n' % os.getpid())
+        lock.flush()
+        self._lock = lock
+
+    def release_cbdir(self):
+        """Let another router use ``cbdir`` again."""
+        lock, self._lock = getattr(self, '_lock', None), None
+        if lock is not None:
+            lock.close()
+
+    def _check_ports_free(self):
+        for host, port in self.endpoints():
+            if port_open(host, port):
+                raise RuntimeError('cannot start the router: %s:%s is already in use (another '
+                                   '`livehub router` running?)' % (host, port))
+
+    def expected_components(self):
+        """Names of the components whose readiness ``component_events`` reports.
+
+        ``bridge <name>`` per enabled bridge, ``plugins`` when consumers or
+        producers are configured.
+        """
+        names = ['bridge %s' % name for name in self.settings.get('bridges', [])]
+        try:
+            from pyramid_livehub.plugins import plugin_sources
+            if plugin_sources(self.settings):
+                names.append('plugins')
+        except ImportError:  # pragma: no cover - plugins are part of the package
+            pass
+        return names
+
+    def component_events(self, offset=None):
+        """``(new_offset, [(component, ok, text), ...])`` from the node log since ``offset``.
+
+        Reads the ready/failed lines that the bridges and the plugin host log:
+        ``ok`` is True (ready), False (failed: ``text`` says why).
+        """
+        offset = self.log_offset if offset is None else offset
+        try:
+            with open(self.log_path, 'rb') as fh:
+                fh.seek(offset)
+                chunk = fh.read()
+        except FileNotFoundError:
+            return offset, []
+        end = chunk.rfind(b'\n') + 1  # only whole lines
+        events = []
+        for line in chunk[:end].decode('utf-8', 'replace').splitlines():
+            for pattern, ok in _COMPONENT_LINES:
+                match = pattern.search(line)
+                if match:
+                    events.append((match.group('component'), ok, match.group('text').strip()))
+                    break
+        return offset + end, events
 
     def log_text(self):
         """The node's log so far."""
@@ -130,6 +254,7 @@ class RouterProcess:
     def stop(self, timeout=15.0):
         """SIGTERM the node and wait for it (SIGKILL after ``timeout``)."""
         if self.process is None or self.process.poll() is not None:
+            self.release_cbdir()
             return
         self.process.send_signal(signal.SIGTERM)
         try:
@@ -141,12 +266,14 @@ class RouterProcess:
             end = time.monotonic() + 5
             while port_open(host, port) and time.monotonic() < end:
                 time.sleep(0.05)
+        self.release_cbdir()
 
     def kill(self):
         """SIGKILL the node (simulates a crash)."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        self.release_cbdir()
 
     def __enter__(self):
         return self.start()
