@@ -58,7 +58,8 @@ setup(
     zip_safe=False,
     python_requires='>=3.10',
     install_requires=requires,
-    extras_require={'test': tests_require + docs_require, 'docs': docs_require},
+    extras_require={'test': tests_require + docs_require, 'docs': docs_require,
+                    'bench': ['matplotlib']},
     entry_points={
         'console_scripts': ['livehub = pyramid_livehub.cli:main'],
     },
