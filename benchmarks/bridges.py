@@ -441,7 +441,7 @@ def run(ctx):
                 'note': 'best of %d; %s' % (runs_each, 'broker client -> broker -> bridge -> '
                         'router -> WebSocket subscriber' if direction == 'in' else
                         'raw Autobahn -> router -> bridge -> broker -> broker client')},
-        ) | {'reference_label': 'router alone'}
+            label='router alone')
 
     try:
         meter = CpuMeter(node)

@@ -224,7 +224,7 @@ def run(ctx):
                  'ms', 3.0, '<=', '<= 3 ms'),
         vs_reference('publish-to-DOM p50, widget vs bare AutobahnJS', median(widget),
                      median(raw), 'ms', 1.1, '<=', '<= 1.1 x bare AutobahnJS',
-                     against='baseline') | {'reference_label': 'AutobahnJS'},
+                     against='baseline', label='AutobahnJS'),
     ]
 
     def draw(ax):

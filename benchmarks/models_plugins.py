@@ -155,8 +155,8 @@ def run(ctx):
                                  median * 1e3, 'ms', plain * 1e3, details={
                                      'p99 ms': p99 * 1e3, 'overhead us': (median - plain) * 1e6,
                                      'note': '%d commits; reference: the same commit without '
-                                             'live-model hooks' % N_COMMITS}) | {
-                                                 'reference_label': 'plain'})
+                                             'live-model hooks' % N_COMMITS},
+                                 label='plain'))
         rows.append(info('consumer in the router, publish -> consume', bench_consumer_throughput(
             raw), 'ev/s', details={'note': '%d events from a Publisher to a Consumer in the '
                                            'container worker' % N_EVENTS}))

@@ -19,8 +19,8 @@ REQUIREMENTS = ['python-socketio>=5,<6', 'uvicorn[standard]', 'redis']
 
 def ensure():
     """Create the venv and install :data:`REQUIREMENTS` unless it imports them already."""
-    if os.path.exists(PYTHON) and subprocess.run(
-            [PYTHON, '-c', 'import socketio, uvicorn, redis'], capture_output=True).returncode == 0:
+    check = [PYTHON, '-c', 'import socketio, uvicorn, redis']
+    if os.path.exists(PYTHON) and subprocess.run(check, capture_output=True).returncode == 0:
         return PYTHON
     subprocess.run([sys.executable, '-m', 'venv', VENV], check=True)
     subprocess.run([PYTHON, '-m', 'pip', 'install', '-q'] + REQUIREMENTS, check=True)

@@ -278,7 +278,7 @@ def run(ctx):
                                                '%d s at 500 ev/s per round' % latency_seconds}))
     # emit cost in the web process
     ours, theirs = (median(all_of(burst, L, 'emit_us')), median(all_of(burst, P, 'emit_us')))
-    rows.append(info('emit cost in the web process, burst, p50', ours, 'us', theirs,
+    rows.append(info('emit cost in the web process, burst, p50', ours, 'us', theirs, label=P,
                      details={'note': 'time of one publish()/emit() call in the caller\'s '
                                       'thread during the 1 -> 1 burst, router connected'}))
     ours = percentile(all_of(at_20, L, 'emit_us'), 0.99)
@@ -295,7 +295,7 @@ def run(ctx):
         ours = percentile(all_of(fanout, L, 'latencies_ms'), q)
         theirs = percentile(all_of(fanout, P, 'latencies_ms'), q)
         rows.append(info('fan-out to %d subscribers, %s' % (fanout_subscribers, label), ours,
-                         'ms', theirs, details={
+                         'ms', theirs, label=P, details={
                              'all received': {L: complete, P: all(
                                  r['fewest'] == fanout_events for r in fanout[P])},
                              'note': '%d events at 10 ev/s, each to %d subscribers in one '
@@ -313,12 +313,19 @@ def run(ctx):
                                          'delivered'}))
     ours, theirs = both(fanout, 'cpu_us_per_delivery')
     rows.append(info('server CPU per delivery, fan-out to %d' % fanout_subscribers, ours, 'us',
-                     theirs))
+                     theirs, label=P))
     ours, theirs = both(fanout, 'rss_mb')
     rows.append(info('server memory, all processes, %d connections' % fanout_subscribers,
-                     ours, 'MB', theirs))
+                     ours, 'MB', theirs, label=P, details={
+                         'note': 'RSS summed over the server\'s processes while %d subscribers '
+                                 'are connected (Redis not counted for the peer)'
+                                 % fanout_subscribers}))
     rows.append(absolute('router memory, all processes, idle', idle[L], 'MB', 150, '<=',
-                         '<= 150 MB', details={'processes': idle_detail[L],
+                         '<= 150 MB (Socket.IO: %.0f MB)' % idle[P], details={
+                             'processes': idle_detail[L],
+                             'note': 'RSS of livehub router (CLI parent, crossbar controller, '
+                                     'router worker; a container worker when components are '
+                                     'configured) with no client connected',
                                                'Socket.IO idle MB': idle[P],
                                                'peer processes': idle_detail[P]}))
     _plots(ctx, at_500, fanout, sweep, scaling, L, P)

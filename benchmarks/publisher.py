@@ -205,8 +205,9 @@ def run(ctx):
             'ev/s', 0.95, '>=', '>= 0.95 x raw Autobahn', against='baseline', details={
                 'note': 'best of the rounds; queue_size raised so nothing is dropped; the raw '
                         'Autobahn publisher uses the same backend transport'},
-        ) | {'reference_label': 'raw Autobahn'})
-        for label, url in (('router absent', None), ('router connected', router.settings['router_url'])):
+            label='raw Autobahn'))
+        for label, url in (('router absent', None),
+                           ('router connected', router.settings['router_url'])):
             median, p99 = publish_cost(url, ctx.scale(50000, 20000))
             rows.append(absolute(
                 'request.livehub.publish() cost, median, %s' % label, median, 'us', 20, '<=',
@@ -223,7 +224,7 @@ def run(ctx):
                     'router CPU us/request': router_cpu, 'router pinned': ctx.pin_router,
                     'note': 'waitress (4 threads) loaded by wrk or a Python client; the goal '
                             'assumes the router on its own core (BENCH_PIN_ROUTER=1)'},
-            ) | {'reference_label': 'without publish'})
+                label='without publish'))
     finally:
         router.stop()
     return rows

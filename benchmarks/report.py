@@ -8,8 +8,8 @@ def number(value):
     """A value with about three significant digits and thousands separators."""
     if value is None:
         return '-'
-    if isinstance(value, bool):
-        return str(value)
+    if isinstance(value, (bool, int)):
+        return '{:,}'.format(value) if not isinstance(value, bool) else str(value)
     magnitude = abs(value)
     if magnitude >= 100:
         return '{:,.0f}'.format(value)

@@ -30,13 +30,15 @@ def _ratio(value, reference):
 
 
 def vs_reference(name, value, reference, unit, target, direction, text, against='peer',
-                 ok=True, details=None):
+                 ok=True, details=None, label=None):
     """A row whose goal is a ratio to a reference measured in the same run.
 
-    ``ok`` is an extra condition the verdict needs (e.g. nothing lost).
+    ``ok`` is an extra condition the verdict needs (e.g. nothing lost);
+    ``label`` names the reference in the table (default: Socket.IO or baseline).
     """
     ratio = _ratio(value, reference)
     return {'name': name, 'value': value, 'unit': unit, 'reference': reference,
+            'reference_label': label,
             'goal': {'text': text, 'target': target, 'direction': direction, 'against': against},
             'ratio': ratio, 'met': bool(ok and ratio is not None
                                         and compare(direction, ratio, target)),
@@ -52,9 +54,11 @@ def absolute(name, value, unit, target, direction, text, ok=True, details=None):
             'met': bool(ok and compare(direction, value, target)), 'details': details or {}}
 
 
-def info(name, value, unit, reference=None, details=None, text='no target (reported)'):
-    """A row with no target: reported, ratio to ``reference`` when there is one."""
+def info(name, value, unit, reference=None, details=None, text='no target (reported)',
+         label=None):
+    """A row with no target: reported, ratio to ``reference`` (called ``label``) if any."""
     return {'name': name, 'value': value, 'unit': unit, 'reference': reference,
+            'reference_label': label,
             'goal': {'text': text, 'target': None, 'direction': None, 'against': None},
             'ratio': _ratio(value, reference), 'met': None, 'details': details or {}}
 

@@ -85,7 +85,8 @@ def run_module(name, ctx):
         error = traceback.format_exc()
         ctx.log.write(error)
         print(error, file=sys.stderr)
-        module_rows = [rows.failed('%s (whole module)' % ctx.module, error.strip().splitlines()[-1])]
+        last_line = error.strip().splitlines()[-1]
+        module_rows = [rows.failed('%s (whole module)' % ctx.module, last_line)]
     for row in module_rows:
         row['module'] = ctx.module
     print('   %d rows in %.0f s' % (len(module_rows), time.monotonic() - started),
