@@ -1,4 +1,9 @@
-"""The run's rows as one text table, and as the ``docs/benchmarks.rst`` page."""
+"""The run's rows as one text table, and as the ``docs/benchmarks.rst`` page.
+
+``python -m benchmarks.report`` prints the table and rewrites the page from
+``benchmarks/results/latest.json`` without running anything.
+"""
+import json
 import os
 
 COLUMNS = ('row', 'goal', 'measured', 'ratio', 'met')
@@ -81,7 +86,7 @@ def docs_page(results):
         'under uvicorn, fed by ``RedisManager.emit()`` from a separate web process',
         '(Flask-SocketIO\'s documented way to emit from a WSGI app), installed into its own',
         'venv and measured in the same run, with the same payloads and the same minimal',
-        'WebSocket client (:mod:`benchmarks.ws_clients`).',
+        'WebSocket client (``benchmarks/ws_clients.py``).',
         '',
         '.. code-block:: sh',
         '',
@@ -127,3 +132,17 @@ def docs_page(results):
                     '   %s' % _rst_escape(plot['title'])]
     out.append('')
     return '\n'.join(out)
+
+
+def main():
+    from benchmarks.run import DOCS_PAGE, RESULTS
+    with open(os.path.join(RESULTS, 'latest.json')) as fh:
+        results = json.load(fh)
+    print(table(results['rows']))
+    print(summary(results['rows']))
+    with open(DOCS_PAGE, 'w') as fh:
+        fh.write(docs_page(results))
+
+
+if __name__ == '__main__':
+    main()
