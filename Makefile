@@ -57,8 +57,21 @@ test: install system-deps brokers
 docs: .stamp-install
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
-bench: install
+# The Socket.IO peer (python-socketio + uvicorn + redis) gets its own venv, so its
+# dependencies never mix with ours; matplotlib (the plots) is the bench extra.
+PEER_VENV := benchmarks/.peer-venv
+
+$(PEER_VENV)/bin/python: benchmarks/peer_venv.py .stamp-install
+	$(BIN)/python -m benchmarks.peer_venv
+
+.stamp-bench: .stamp-install setup.py
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $@
+
+# Every benchmark in one run, one table; BENCH_QUICK=1 for a short run,
+# BENCH_PIN_ROUTER=1 to give the router core 1 and the rest core 0.
+bench: install system-deps brokers .stamp-bench $(PEER_VENV)/bin/python
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) node_modules $(VENDOR) .stamp-* *.egg-info docs/_build
+	rm -rf $(VENV) $(PEER_VENV) node_modules $(VENDOR) .stamp-* *.egg-info docs/_build

@@ -70,7 +70,7 @@ setup(
     zip_safe=False,
     python_requires='>=3.10',
     install_requires=requires,
-    extras_require={'router': router_requires, 'docs': docs_require,
+    extras_require={'router': router_requires, 'docs': docs_require, 'bench': ['matplotlib'],
                     'test': router_requires + tests_require + docs_require},
     entry_points={
         'console_scripts': ['livehub = pyramid_livehub.cli:main'],

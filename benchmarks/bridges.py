@@ -12,7 +12,8 @@ One run, side by side, on one router with all four bridges:
    raw Autobahn -> router -> subscriber, and broker -> bridge -> router ->
    subscriber.  The bridge adds ``bridged - broker - router``.  Target: <= 0.5 ms.
 
-``python -m benchmarks.bridges`` (``BENCH_EVENTS`` sets N, default 20000).
+``python -m benchmarks.bridges`` (``BENCH_EVENTS`` sets N, default 20000);
+``run(ctx)`` returns the rows for ``make bench``.
 """
 import asyncio
 import json
@@ -31,6 +32,8 @@ import pika  # noqa: E402
 import stomp  # noqa: E402
 import zmq  # noqa: E402
 
+from benchmarks import procs  # noqa: E402
+from benchmarks.rows import absolute, vs_reference  # noqa: E402
 from pyramid_livehub.router.process import RouterProcess, free_port  # noqa: E402
 from pyramid_livehub.settings import parse_settings  # noqa: E402
 
@@ -62,6 +65,9 @@ def start_router(zmq_port):
         'livehub.stomp_outbound': 'out.stomp.#',
     })
     node = RouterProcess(settings, tempfile.mkdtemp(prefix='livehub-bench-bridges-')).start()
+    pinning = procs.pin_settings()
+    if pinning:
+        procs.pin(node.process.pid, pinning[0])
     deadline = time.monotonic() + 30
     while not all('livehub bridge %s: connected' % b in node.log_text() for b in BROKERS):
         if time.monotonic() > deadline:
@@ -389,64 +395,72 @@ def raw_wamp(node, count, rate=None):
     return rate_of(stats['n'], start, stats['last']), p50
 
 
-def main():
+def run(ctx):
+    """Rows: each bridge in and out against the router's own limit, and its added latency."""
+    global N_EVENTS, LATENCY_SECONDS
+    N_EVENTS = int(os.environ.get('BENCH_EVENTS', ctx.scale(20000, 5000)))
+    LATENCY_SECONDS = ctx.scale(3, 1)
+    runs_each = ctx.scale(2, 1)
     zmq_bridge_port, zmq_raw_port = free_port(), free_port()
     node = start_router(zmq_bridge_port)
     zmq_producer = ZmqProducer(zmq_bridge_port)
     time.sleep(1)  # the bridge's SUB connects to the producer's PUB
     lat_count = RATE * LATENCY_SECONDS
+    rows = []
+
+    def limit_row(direction, kind, runs, cpu):
+        got, rate = max(runs, key=lambda r: r[1])
+        return vs_reference(
+            '%s bridge %s, %d messages' % (kind, direction, N_EVENTS), rate, wamp_rate, 'msg/s',
+            0.9, '>=', '>= 0.9 x the router alone, all delivered', against='baseline',
+            ok=got == N_EVENTS, details={
+                'delivered': got, 'bridge CPU us/msg': cpu['container'],
+                'router CPU us/msg': cpu['router'], 'raw broker msg/s': raw_rates[kind],
+                'note': 'best of %d; %s' % (runs_each, 'broker client -> broker -> bridge -> '
+                        'router -> WebSocket subscriber' if direction == 'in' else
+                        'raw Autobahn -> router -> bridge -> broker -> broker client')},
+            label='router alone')
+
     try:
         meter = CpuMeter(node)
         with meter:
-            wamp_rate = max(raw_wamp(node, N_EVENTS)[0] for _ in range(2))
-        router_us = meter.per_message(2 * N_EVENTS)['router']
-        print('throughput, %d messages (best of 2), one WebSocket/JSON subscriber:' % N_EVENTS)
-        print('  raw router (autobahn -> router -> sub)  %8.0f ev/s   router CPU %5.0f us/event'
-              % (wamp_rate, router_us))
+            wamp_rate = max(raw_wamp(node, N_EVENTS)[0] for _ in range(runs_each))
+        print('raw router %.0f ev/s, router CPU %.0f us/event'
+              % (wamp_rate, meter.per_message(runs_each * N_EVENTS)['router']))
         raw_rates = {k: raw_broker(k, N_EVENTS, zmq_port=zmq_raw_port)[0] for k in BROKERS}
         for kind in BROKERS:
             with meter:
-                runs = [bridged(node, kind, N_EVENTS, zmq_producer)[:2] for _ in range(2)]
-            got, rate = max(runs, key=lambda r: r[1])
-            cpu = meter.per_message(sum(r[0] for r in runs))
-            print('  %-5s raw client->broker->client %8.0f msg/s | bridge -> WAMP %8.0f ev/s '
-                  '(%d/%d delivered) = %.2f x router (target >= 0.90) | CPU us/msg: bridge '
-                  '%4.0f, router %4.0f' % (kind, raw_rates[kind], rate, got, N_EVENTS,
-                                           rate / wamp_rate, cpu['container'], cpu['router']))
-        print('outbound, %d events: raw autobahn -> router -> bridge -> broker -> client:'
-              % N_EVENTS)
+                runs = [bridged(node, kind, N_EVENTS, zmq_producer)[:2] for _ in range(runs_each)]
+            rows.append(limit_row('in', kind, runs, meter.per_message(sum(r[0] for r in runs))))
         for kind in BROKERS:
             with meter:
-                runs = [outbound(node, kind, N_EVENTS)[:2] for _ in range(2)]
-            got, rate = max(runs, key=lambda r: r[1])
-            cpu = meter.per_message(sum(r[0] for r in runs))
-            print('  %-5s %8.0f msg/s (%d/%d delivered) = %.2f x router (target >= 0.90) | '
-                  'CPU us/msg: bridge %4.0f, router %4.0f' % (
-                      kind, rate, got, N_EVENTS, rate / wamp_rate, cpu['container'],
-                      cpu['router']))
+                runs = [outbound(node, kind, N_EVENTS)[:2] for _ in range(runs_each)]
+            rows.append(limit_row('out', kind, runs, meter.per_message(sum(r[0] for r in runs))))
         wamp_p50 = raw_wamp(node, lat_count, RATE)[1]
-        print('p50 latency at %d msg/s for %ds:' % (RATE, LATENCY_SECONDS))
-        print('  raw router                      %6.2f ms' % wamp_p50)
-        print('  ("inside" = time from the broker client handing the message to the bridge '
-              'until session.publish, and back; from livehub.bridges.<name>.stats)')
         for kind in BROKERS:
             broker_p50 = raw_broker(kind, lat_count, RATE, True, zmq_port=zmq_raw_port)[1]
             got, _, bridge_p50 = bridged(node, kind, lat_count, zmq_producer, RATE, True)
             inside_in = call_stats(node.settings, kind)['inbound_delay_ms']['p50']
             out_got, _, out_p50 = outbound(node, kind, lat_count, RATE)
             inside_out = call_stats(node.settings, kind)['outbound_delay_ms']['p50']
-            print('  %-5s in:  broker alone %6.2f ms | broker->bridge->WAMP %7.2f ms (%d/%d) | '
-                  'end-to-end extra %7.2f ms | inside the bridge %5.2f ms (target <= 0.50)'
-                  % (kind, broker_p50, bridge_p50, got, lat_count,
-                     bridge_p50 - broker_p50 - wamp_p50, inside_in))
-            print('  %-5s out: WAMP->bridge->broker->client %7.2f ms (%d/%d) | end-to-end extra '
-                  '%7.2f ms | inside the bridge %5.2f ms (target <= 0.50)'
-                  % (kind, out_p50, out_got, lat_count, out_p50 - broker_p50 - wamp_p50,
-                     inside_out))
+            for direction, inside, end_to_end, delivered in (
+                    ('in', inside_in, bridge_p50, got), ('out', inside_out, out_p50, out_got)):
+                rows.append(absolute(
+                    '%s bridge %s: time inside the bridge at %d msg/s, p50' % (kind, direction,
+                                                                                RATE),
+                    inside, 'ms', 0.5, '<=', '<= 0.5 ms', details={
+                        'end-to-end p50 ms': end_to_end, 'broker alone p50 ms': broker_p50,
+                        'router alone p50 ms': wamp_p50, 'delivered': delivered,
+                        'sent': lat_count,
+                        'note': 'from the broker client handing the message to the bridge '
+                                'until session.publish (and back), from the bridge\'s own '
+                                'stats procedure livehub.bridges.<name>.stats'}))
     finally:
         zmq_producer.socket.close(0)
         node.stop()
+    return rows
 
 
 if __name__ == '__main__':
-    main()
+    from benchmarks.run import main
+    sys.exit(main(['--only', 'bridges', '--no-docs'] + sys.argv[1:]))

@@ -8,7 +8,8 @@
    consumer running in the router's container worker, which reports its count;
    events/s from the first publish to the last one consumed.
 
-Run: ``python -m benchmarks.models_plugins`` (from the repository root).
+Run: ``python -m benchmarks.models_plugins`` (from the repository root);
+``run(ctx)`` returns the rows for ``make bench``.
 """
 import os
 import statistics
@@ -22,6 +23,7 @@ sys.modules.setdefault('bjdata', None)
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column  # noqa: E402
 
+from benchmarks.rows import info  # noqa: E402
 from pyramid_livehub.models import publish_model_changes  # noqa: E402
 from pyramid_livehub.plugins import Consumer  # noqa: E402
 from pyramid_livehub.publisher import Publisher  # noqa: E402
@@ -87,6 +89,7 @@ def bench_model_commits(raw):
     publisher = Publisher.from_settings(raw)
     recorder = RecordingPublisher(raw)
     variants = (('plain', None), ('hooks only', recorder), ('live model', publisher))
+    found = {}
     for name, url in (('sqlite', 'sqlite:///%s/bench.db' % tempfile.mkdtemp()),
                       ('postgresql', POSTGRES_URL)):
         engine = sa.create_engine(url)
@@ -110,8 +113,10 @@ def bench_model_commits(raw):
             print('    %-11s %.3f ms / %.3f ms (%+.0f us)'
                   % (label, median * 1e3, p99 * 1e3, (median - plain) * 1e6))
         recorder.outbox.clear()
+        found[name] = results
     assert publisher.flush(30)
     publisher.close(5)
+    return found
 
 
 def bench_consumer_throughput(raw):
@@ -128,20 +133,38 @@ def bench_consumer_throughput(raw):
     publisher.close(5)
     print('  consumer in the router: %d events in %.2f s = %.0f events/s (publish -> consume)'
           % (N_EVENTS, elapsed, N_EVENTS / elapsed))
+    return N_EVENTS / elapsed
 
 
-def main():
+def run(ctx):
+    """Rows: what a live model adds to a one-row commit; a consumer's throughput in the router."""
+    global N_COMMITS, N_EVENTS
+    N_COMMITS = int(os.environ.get('BENCH_COMMITS', ctx.scale(2000, 500)))
+    N_EVENTS = int(os.environ.get('BENCH_EVENTS', ctx.scale(20000, 5000)))
     raw = raw_settings(**{'livehub.plugin_entry_points': 'false',
                           'livehub.consumers': 'benchmarks.models_plugins:CountingConsumer',
                           'livehub.consumer_backlog': str(N_EVENTS)})
     node = RouterProcess(parse_settings(raw), tempfile.mkdtemp(prefix='livehub-bench-'))
     node.start(wait_for_log='livehub plugins ready')
+    rows = []
     try:
-        bench_model_commits(raw)
-        bench_consumer_throughput(raw)
+        for database, results in bench_model_commits(raw).items():
+            plain = results[0][1]
+            for label, median, p99 in results[1:]:
+                rows.append(info('%s one-row commit, %s, median' % (database, label),
+                                 median * 1e3, 'ms', plain * 1e3, details={
+                                     'p99 ms': p99 * 1e3, 'overhead us': (median - plain) * 1e6,
+                                     'note': '%d commits; reference: the same commit without '
+                                             'live-model hooks' % N_COMMITS},
+                                 label='plain'))
+        rows.append(info('consumer in the router, publish -> consume', bench_consumer_throughput(
+            raw), 'ev/s', details={'note': '%d events from a Publisher to a Consumer in the '
+                                           'container worker' % N_EVENTS}))
     finally:
         node.stop()
+    return rows
 
 
 if __name__ == '__main__':
-    main()
+    from benchmarks.run import main
+    sys.exit(main(['--only', 'models_plugins', '--no-docs'] + sys.argv[1:]))

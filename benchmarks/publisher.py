@@ -6,6 +6,8 @@
 2. Cost of ``request.livehub.publish()`` in the caller's thread (median, p99).
 3. Requests/s of a WSGI view (waitress, loaded by wrk when installed, else a Python
    HTTP client) with and without one publish per request.
+
+``run(ctx)`` returns the rows for ``make bench`` (:mod:`benchmarks.run`).
 """
 import os
 import statistics
@@ -17,7 +19,9 @@ import time
 
 sys.modules.setdefault('bjdata', None)
 
+from benchmarks import procs  # noqa: E402
 from benchmarks.bridges import finish_subscriber, produce_wamp, start_subscriber  # noqa: E402
+from benchmarks.rows import absolute, vs_reference  # noqa: E402
 from pyramid_livehub.publisher import Publisher  # noqa: E402
 from pyramid_livehub.router.process import RouterProcess, free_port  # noqa: E402
 from pyramid_livehub.settings import parse_settings  # noqa: E402
@@ -31,7 +35,11 @@ def start_router():
         'livehub.browser_url': 'ws://127.0.0.1:%d/ws' % free_port(),
         'livehub.queue_size': str(N_EVENTS * 2),
     })
-    return RouterProcess(settings, tempfile.mkdtemp(prefix='livehub-bench-')).start()
+    router = RouterProcess(settings, tempfile.mkdtemp(prefix='livehub-bench-')).start()
+    pinning = procs.pin_settings()
+    if pinning:
+        procs.pin(router.process.pid, pinning[0])
+    return router
 
 
 def raw_autobahn_publish(settings, topic, count):
@@ -52,11 +60,11 @@ def livehub_publish(settings, topic, count):
     return start
 
 
-def throughput(router):
+def throughput(router, attempts=3):
     rows = {}
     for name, publish in (('raw autobahn', raw_autobahn_publish), ('livehub Publisher', livehub_publish)):
         best = 0
-        for attempt in range(3):
+        for attempt in range(attempts):
             topic = 'bench.tp%d%s' % (attempt, name.split()[0])
             sub = start_subscriber(router.settings, topic, N_EVENTS)
             start = publish(router.settings, topic, N_EVENTS)
@@ -66,10 +74,14 @@ def throughput(router):
     return rows
 
 
-def publish_cost():
-    """Median and p99 of request.livehub.publish() in the caller's thread (router absent)."""
+def publish_cost(router_url=None, count=50000):
+    """Median and p99 of request.livehub.publish() in the caller's thread.
+
+    With ``router_url`` None no router listens (what the README's figure
+    measured); with it, the publisher is connected and its thread sends.
+    """
     from pyramid import testing
-    settings = {'livehub.router_url': 'rs://127.0.0.1:%d' % free_port(),
+    settings = {'livehub.router_url': router_url or 'rs://127.0.0.1:%d' % free_port(),
                 'livehub.queue_size': '1000000'}
     config = testing.setUp(settings=settings)
     config.include('pyramid_livehub')
@@ -78,10 +90,12 @@ def publish_cost():
     request.registry = config.registry
     from pyramid_livehub.request import livehub_for_request
     hub = livehub_for_request(request)
+    if router_url:
+        assert hub.publisher.connect(30), 'the publisher did not join the router'
     payload = {'id': 42, 'total': '9.90', 'items': [1, 2, 3], 'customer': 'ada'}
     samples = []
     clock = time.perf_counter_ns
-    for i in range(50000):
+    for i in range(count):
         t0 = clock()
         hub.publish('app.orders.created', payload, seq=i)
         samples.append(clock() - t0)
@@ -131,6 +145,9 @@ def wsgi_throughput(router, rounds=3, seconds=4):
             server = subprocess.Popen([sys.executable, '-m', 'benchmarks.wsgi_app'], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             assert server.stdout.readline().strip() == 'READY'
+            pinning = procs.pin_settings()
+            if pinning:
+                procs.pin(server.pid, pinning[1])
             url = 'http://127.0.0.1:%d/' % port
             cpu_before = _process_cpu(server.pid)
             router_before = _tree_cpu(router.process.pid)
@@ -174,28 +191,45 @@ def _python_load(url, seconds):
     return count / seconds
 
 
-def main():
+def run(ctx):
+    """Rows: Publisher vs raw Autobahn, publish() cost, a WSGI view with and without publish."""
+    global N_EVENTS
+    N_EVENTS = int(os.environ.get('BENCH_EVENTS', ctx.scale(20000, 10000)))
     router = start_router()
+    rows = []
     try:
-        rows = throughput(router)
-        raw, ours = rows['raw autobahn'], rows['livehub Publisher']
-        print('publisher throughput, %d events, rawsocket backend -> WebSocket subscriber:' % N_EVENTS)
-        print('  raw autobahn       %8.0f ev/s' % raw)
-        print('  livehub Publisher  %8.0f ev/s   ratio %.2f (target >= 0.95)' % (ours, ours / raw))
-        median, p99 = publish_cost()
-        print('request.livehub.publish() cost: median %.1f us, p99 %.1f us (target median <= 20 us)'
-              % (median, p99))
-        web = wsgi_throughput(router)
+        rates = throughput(router, attempts=ctx.scale(3, 1))
+        raw, ours = rates['raw autobahn'], rates['livehub Publisher']
+        rows.append(vs_reference(
+            'Publisher throughput, %d events -> 1 WebSocket subscriber' % N_EVENTS, ours, raw,
+            'ev/s', 0.95, '>=', '>= 0.95 x raw Autobahn', against='baseline', details={
+                'note': 'best of the rounds; queue_size raised so nothing is dropped; the raw '
+                        'Autobahn publisher uses the same backend transport'},
+            label='raw Autobahn'))
+        for label, url in (('router absent', None),
+                           ('router connected', router.settings['router_url'])):
+            median, p99 = publish_cost(url, ctx.scale(50000, 20000))
+            rows.append(absolute(
+                'request.livehub.publish() cost, median, %s' % label, median, 'us', 20, '<=',
+                '<= 20 us (README)', details={'p99 us': p99, 'note': (
+                    'flat out in one thread, %s' % label)}))
+        web = wsgi_throughput(router, rounds=ctx.scale(3, 1), seconds=ctx.scale(4, 2))
         base_rate, base_cpu, _ = web['without publish']
-        print('WSGI view (waitress + wrk + router on the same 2 cores), best of 3 rounds:')
-        for name, _, _, _ in WSGI_VARIANTS:
+        for name, _, _, _ in WSGI_VARIANTS[1:]:
             rate, cpu, router_cpu = web[name]
-            print('  %-26s %6.0f req/s  ratio %.2f (target >= 0.95) | server CPU %4.0f us/request,'
-                  ' ratio %.2f | router CPU %4.0f us/request'
-                  % (name, rate, rate / base_rate, cpu, base_cpu / cpu, router_cpu))
+            rows.append(vs_reference(
+                'WSGI view req/s, %s' % name, rate, base_rate, 'req/s', 0.9, '>=',
+                '>= 0.9 x without publish', against='baseline', details={
+                    'server CPU us/request': cpu, 'baseline server CPU us/request': base_cpu,
+                    'router CPU us/request': router_cpu, 'router pinned': ctx.pin_router,
+                    'note': 'waitress (4 threads) loaded by wrk or a Python client; the goal '
+                            'assumes the router on its own core (BENCH_PIN_ROUTER=1)'},
+                label='without publish'))
     finally:
         router.stop()
+    return rows
 
 
 if __name__ == '__main__':
-    main()
+    from benchmarks.run import main
+    sys.exit(main(['--only', 'publisher', '--no-docs'] + sys.argv[1:]))

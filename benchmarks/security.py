@@ -6,7 +6,8 @@
    auth) and time to subscribe (static permissions vs the dynamic authorizer), median
    and p95 over ``BENCH_ROUNDS`` rounds.
 
-Run: ``.venv/bin/python -m benchmarks.security``.
+Run: ``.venv/bin/python -m benchmarks.security``; ``run(ctx)`` returns the rows
+for ``make bench``.
 """
 import asyncio
 import os
@@ -17,6 +18,7 @@ import time
 
 sys.modules.setdefault('bjdata', None)
 
+from benchmarks.rows import info, percentile  # noqa: E402
 from pyramid_livehub.router.auth import READY_MESSAGE  # noqa: E402
 from pyramid_livehub.router.process import RouterProcess, free_port  # noqa: E402
 from pyramid_livehub.security import issue_ticket, parse_rules, rules_allow, verify_ticket  # noqa: E402
@@ -37,14 +39,17 @@ def rate(fn, seconds=1.0):
 
 
 def bench_pure():
+    """Operations per second of the pure security functions: {name: rate}."""
     ticket = issue_ticket(SECRET, 'livehub', 'alice', principals=['group:a', 'group:b'])
     rules = parse_rules('demo.** app.** !app.user.** app.user.{authid}.**')
-    print('  issue_ticket:  %8.0f /s' % rate(
-        lambda: issue_ticket(SECRET, 'livehub', 'alice', principals=['group:a'])))
-    print('  verify_ticket: %8.0f /s' % rate(lambda: verify_ticket(SECRET, ticket, 'livehub')))
-    print('  rules_allow:   %8.0f /s (exact)  %8.0f /s (prefix)' % (
-        rate(lambda: rules_allow(rules, 'app.user.alice.inbox', 'exact', 'alice')),
-        rate(lambda: rules_allow(rules, 'app.orders.', 'prefix', None))))
+    return {
+        'issue_ticket': rate(lambda: issue_ticket(SECRET, 'livehub', 'alice',
+                                                  principals=['group:a'])),
+        'verify_ticket': rate(lambda: verify_ticket(SECRET, ticket, 'livehub')),
+        'rules_allow, exact': rate(lambda: rules_allow(rules, 'app.user.alice.inbox', 'exact',
+                                                       'alice')),
+        'rules_allow, prefix': rate(lambda: rules_allow(rules, 'app.orders.', 'prefix', None)),
+    }
 
 
 def summary(samples):
@@ -67,6 +72,7 @@ async def measure(settings, label, with_ticket):
         subscribes.append(time.perf_counter() - start)
         session.leave()
     print('  %-34s join %s | subscribe %s' % (label, summary(joins), summary(subscribes)))
+    return joins, subscribes
 
 
 def node(auth):
@@ -82,22 +88,37 @@ def node(auth):
     return process
 
 
-def main():
-    print('security: pure logic')
-    bench_pure()
-    print('security: through crossbar, %d rounds each' % ROUNDS)
+def run(ctx):
+    """Rows: pure security operations per second; join and subscribe times through crossbar."""
+    global ROUNDS
+    ROUNDS = int(os.environ.get('BENCH_ROUNDS', ctx.scale(100, 30)))
+    rows = [info(name + ' (pure logic)', value, 'ops/s')
+            for name, value in bench_pure().items()]
+    measured = {}
     plain = node(auth=False)
     try:
-        asyncio.run(measure(plain.settings, 'auth off, anonymous (static perms)', False))
+        measured['auth off, anonymous'] = asyncio.run(measure(plain.settings, 'off', False))
     finally:
         plain.stop()
     secure = node(auth=True)
     try:
-        asyncio.run(measure(secure.settings, 'auth on, anonymous (authorizer)', False))
-        asyncio.run(measure(secure.settings, 'auth on, ticket (authn+authorizer)', True))
+        measured['auth on, anonymous (authorizer)'] = asyncio.run(
+            measure(secure.settings, 'anon', False))
+        measured['auth on, ticket'] = asyncio.run(measure(secure.settings, 'ticket', True))
     finally:
         secure.stop()
+    base_join, base_sub = (statistics.median(x) * 1000 for x in measured['auth off, anonymous'])
+    for label, (joins, subscribes) in measured.items():
+        note = {'note': '%d browser-like WebSocket sessions, one after the other' % ROUNDS}
+        rows.append(info('join, %s, median' % label, statistics.median(joins) * 1000, 'ms',
+                         base_join, details={'p95 ms': percentile(joins, 0.95) * 1000, **note},
+                         label='auth off'))
+        rows.append(info('subscribe, %s, median' % label, statistics.median(subscribes) * 1000,
+                         'ms', base_sub, details={'p95 ms': percentile(subscribes, 0.95) * 1000},
+                         label='auth off'))
+    return rows
 
 
 if __name__ == '__main__':
-    main()
+    from benchmarks.run import main
+    sys.exit(main(['--only', 'security', '--no-docs'] + sys.argv[1:]))
