@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from pyramid_livehub.router.bridges import stats
+from pyramid_livehub._retry import RetryPolicy
 from pyramid_livehub.settings import parse_settings
 from tests.support import PROJECT_ROOT
 
@@ -90,13 +90,14 @@ def test_livehub_js_reconnect_defaults_are_the_settings_defaults():
      'livehub.retry_delay_growth': '3', 'livehub.retry_delay_jitter': '1'},
     {'livehub.retry_delay_growth': '1', 'livehub.retry_delay_jitter': '0'},
 ])
-def test_livehub_js_reconnect_delays_follow_the_python_formula(monkeypatch, raw):
+def test_livehub_js_reconnect_delays_follow_the_python_formula(raw):
     settings = parse_settings(raw)
     randoms = [(n * 0.37) % 1 for n in range(15)]   # random() of each attempt
-    # The Python side draws uniform(0, jitter): feed it the same fractions.
+    # Both sides draw random() once per attempt: feed them the same fractions.
     fractions = iter(randoms)
-    monkeypatch.setattr(stats.random, 'uniform', lambda low, high: low + (high - low) * next(fractions))
-    delays = stats.RetryDelays(settings)
+    delays = RetryPolicy(settings['initial_retry_delay'], settings['max_retry_delay'],
+                         settings['retry_delay_growth'], settings['retry_delay_jitter'],
+                         rand=lambda: next(fractions))
     python = [delays.next() for _ in randoms]
     _, js = js_reconnect({key: settings[key] for key in RECONNECT_KEYS}, randoms)
     assert js == pytest.approx(python, rel=1e-12)
