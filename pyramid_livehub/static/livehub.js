@@ -320,11 +320,11 @@
     }
     return { args: event.args || [], kwargs: withoutPosition(event.kwargs || {}), details };
   }
-  function call(hub, session, procedure, args, kwargs, isCurrent) {
+  function call(session, procedure, args, kwargs, isCurrent, patient) {
     var tries = 0;
     function attempt() {
       return session.call(procedure, args, kwargs).catch(function(err) {
-        if (err && err.error === NOT_YET && tries < NOT_YET_RETRIES && isCurrent()) {
+        if (patient && err && err.error === NOT_YET && tries < NOT_YET_RETRIES && isCurrent()) {
           tries += 1;
           return new Promise(function(resolve) {
             setTimeout(resolve, NOT_YET_DELAY);
@@ -356,7 +356,7 @@
     };
     function page() {
       var kwargs = { since: s.offset, epoch: s.epoch, limit: hub.options.historyPageSize };
-      return call(hub, session, FETCH, [topic], kwargs, isCurrent).then(function(result) {
+      return call(session, FETCH, [topic], kwargs, isCurrent, true).then(function(result) {
         if (!isCurrent()) {
           return;
         }
@@ -437,7 +437,7 @@
     var isCurrent = function() {
       return current(hub, sub, session, s, run);
     };
-    call(hub, session, FETCH, [sub.topic], { limit: sub.livehubOptions.history }, isCurrent).then(function(result) {
+    call(session, FETCH, [sub.topic], { limit: sub.livehubOptions.history }, isCurrent, false).then(function(result) {
       if (!isCurrent()) {
         return;
       }
@@ -460,7 +460,7 @@
     var isCurrent = function() {
       return current(hub, sub, session, null, null);
     };
-    call(hub, session, POSITION, [sub.topic], {}, isCurrent).then(function(position) {
+    call(session, POSITION, [sub.topic], {}, isCurrent, false).then(function(position) {
       var s = stream(sub, sub.topic);
       if (isCurrent() && s.epoch === null && !s.busy && position) {
         s.epoch = position.epoch;
@@ -475,10 +475,11 @@
   function quietFailure(sub, err) {
     if (err && err.error === NOT_ENABLED) {
       historyless(sub);
-      return;
+    } else if (err && err.error === NOT_YET) {
+    } else if (!sub._warned) {
+      sub._warned = true;
+      warn("no history for", sub.topic + ":", errorName(err));
     }
-    historyless(sub);
-    warn("no history for", sub.topic + ":", errorName(err));
   }
   function now() {
     return globalThis.performance ? globalThis.performance.now() : Date.now();

@@ -238,12 +238,14 @@ function historyEvent(topic, epoch, event, recovered) {
     return {args: event.args || [], kwargs: withoutPosition(event.kwargs || {}), details: details};
 }
 
-// session.call, asked again while the router's history component is not there yet.
-function call(hub, session, procedure, args, kwargs, isCurrent) {
+// session.call; with `patient`, asked again while the router's history
+// component is not there yet (a router that just started).
+function call(session, procedure, args, kwargs, isCurrent, patient) {
     var tries = 0;
     function attempt() {
         return session.call(procedure, args, kwargs).catch(function (err) {
-            if (err && err.error === NOT_YET && tries < NOT_YET_RETRIES && isCurrent()) {
+            if (patient && err && err.error === NOT_YET && tries < NOT_YET_RETRIES &&
+                    isCurrent()) {
                 tries += 1;
                 return new Promise(function (resolve) {
                     setTimeout(resolve, NOT_YET_DELAY);
@@ -280,7 +282,7 @@ function recover(hub, sub, session, topic, s) {
     var isCurrent = function () { return current(hub, sub, session, s, run); };
     function page() {
         var kwargs = {since: s.offset, epoch: s.epoch, limit: hub.options.historyPageSize};
-        return call(hub, session, FETCH, [topic], kwargs, isCurrent).then(function (result) {
+        return call(session, FETCH, [topic], kwargs, isCurrent, true).then(function (result) {
             if (!isCurrent()) {
                 return;
             }
@@ -349,7 +351,7 @@ function lateJoin(hub, sub, session) {
     var run = s.run = {};
     s.busy = true;
     var isCurrent = function () { return current(hub, sub, session, s, run); };
-    call(hub, session, FETCH, [sub.topic], {limit: sub.livehubOptions.history}, isCurrent)
+    call(session, FETCH, [sub.topic], {limit: sub.livehubOptions.history}, isCurrent, false)
         .then(function (result) {
             if (!isCurrent()) {
                 return;
@@ -373,7 +375,7 @@ function lateJoin(hub, sub, session) {
 /** Where a fresh stream stands, so that a reconnect before its first event misses nothing. */
 function baseline(hub, sub, session) {
     var isCurrent = function () { return current(hub, sub, session, null, null); };
-    call(hub, session, POSITION, [sub.topic], {}, isCurrent).then(function (position) {
+    call(session, POSITION, [sub.topic], {}, isCurrent, false).then(function (position) {
         var s = stream(sub, sub.topic);
         if (isCurrent() && s.epoch === null && !s.busy && position) {
             s.epoch = position.epoch;
@@ -386,14 +388,16 @@ function baseline(hub, sub, session) {
     });
 }
 
+// Late join or baseline failed: live events only, for this session.
 function quietFailure(sub, err) {
     if (err && err.error === NOT_ENABLED) {
-        historyless(sub);
-        return;
+        historyless(sub);  // for good: the topic keeps no history
+    } else if (err && err.error === NOT_YET) {
+        // no history component on this router (or not yet): try on the next session
+    } else if (!sub._warned) {
+        sub._warned = true;  // e.g. not allowed to read this topic's history
+        warn('no history for', sub.topic + ':', errorName(err));
     }
-    // Not allowed to read history, or no history component: live events only.
-    historyless(sub);
-    warn('no history for', sub.topic + ':', errorName(err));
 }
 
 function now() {
