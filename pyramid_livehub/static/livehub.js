@@ -249,6 +249,7 @@
     var position = kwargs && kwargs[POSITION_KEY];
     if (position) {
       kwargs = withoutPosition(kwargs);
+      details = Object.assign(Object.create(Object.getPrototypeOf(details)), details);
       details.position = { epoch: position.epoch, offset: position.offset };
     }
     if (!position || !sub.livehubOptions.recover) {

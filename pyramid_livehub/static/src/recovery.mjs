@@ -171,6 +171,8 @@ export function receive(hub, sub, session, args, kwargs, details) {
     var position = kwargs && kwargs[POSITION_KEY];
     if (position) {
         kwargs = withoutPosition(kwargs);
+        // AutobahnJS hands one details object to every handler of the topic: mark a copy
+        details = Object.assign(Object.create(Object.getPrototypeOf(details)), details);
         details.position = {epoch: position.epoch, offset: position.offset};
     }
     if (!position || !sub.livehubOptions.recover) {
