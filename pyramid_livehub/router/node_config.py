@@ -145,13 +145,17 @@ def realm_config(settings):
     return {
         'name': settings['realm'],
         'roles': [
-            # Browsers subscribe; per-user topics and the meta API stay closed
-            # (longest prefix wins).  With livehub.auth on, the topic rules of
-            # pyramid_livehub.router.auth replace this role.
+            # Browsers subscribe, and read history (livehub.js recovers missed
+            # events; the history component checks the topic); per-user topics
+            # and the meta API stay closed (longest prefix wins).  With
+            # livehub.auth on, the topic rules of pyramid_livehub.router.auth
+            # replace this role.
             {'name': 'anonymous',
              'permissions': [_permission('', subscribe=True),
                              _permission('app.user.'),
-                             _permission('wamp.')]},
+                             _permission('wamp.'),
+                             _permission('livehub.history.fetch', 'exact', call=True),
+                             _permission('livehub.history.position', 'exact', call=True)]},
             {'name': 'backend',
              'permissions': [_permission('', **ALL_ACTIONS)]},
         ],

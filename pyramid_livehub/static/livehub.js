@@ -38,8 +38,10 @@
   var DEFAULTS = Object.assign({
     configUrl: null,
     // default: <prefix>/config.json next to this script
-    autobahnUrl: null
+    autobahnUrl: null,
     // default: <prefix>/static/vendor/autobahn.min.js
+    historyPageSize: 500
+    // events per livehub.history.fetch when recovering
   }, RECONNECT_DEFAULTS);
   var scriptElement = globalThis.document && globalThis.document.currentScript;
   var baseUrl = null;
@@ -129,6 +131,366 @@
     });
   }
 
+  // pyramid_livehub/static/src/recovery.mjs
+  var POSITION_KEY = "livehub_position";
+  var LIVEHUB_OPTIONS = ["history", "since", "recover"];
+  var FETCH = "livehub.history.fetch";
+  var POSITION = "livehub.history.position";
+  var NOT_ENABLED = "livehub.history.not_enabled";
+  var NOT_YET = "wamp.error.no_such_procedure";
+  var NOT_YET_RETRIES = 40;
+  var NOT_YET_DELAY = 250;
+  function parsePosition(value) {
+    if (value === null || value === void 0 || value === "") {
+      return null;
+    }
+    if (typeof value === "string") {
+      var at = value.lastIndexOf(":");
+      var offset = at > 0 ? Number(value.slice(at + 1)) : NaN;
+      if (Number.isInteger(offset) && offset >= 0) {
+        return { epoch: value.slice(0, at), offset };
+      }
+    } else if (typeof value === "object" && Number.isInteger(value.offset) && value.offset >= 0 && value.epoch !== void 0 && value.epoch !== null) {
+      return { epoch: String(value.epoch), offset: value.offset };
+    }
+    throw new Error('livehub: a position is {epoch, offset} or "epoch:offset" (as livehub.history.position answers), got ' + JSON.stringify(value));
+  }
+  function splitOptions(options) {
+    var wamp = {};
+    var own = { history: 0, since: null, recover: true };
+    for (var key in options || {}) {
+      if (LIVEHUB_OPTIONS.indexOf(key) < 0) {
+        wamp[key] = options[key];
+      }
+    }
+    options = options || {};
+    if (options.history !== void 0 && options.history !== null) {
+      own.history = Number(options.history);
+      if (!Number.isInteger(own.history) || own.history < 0) {
+        throw new Error("livehub: history must be a count of events >= 0, got " + JSON.stringify(options.history));
+      }
+    }
+    own.since = parsePosition(options.since);
+    own.recover = options.recover !== false;
+    return { wamp, own };
+  }
+  function exact(sub) {
+    var match = sub.wampOptions.match;
+    return !match || match === "exact";
+  }
+  function initRecovery(sub) {
+    sub.streams = {};
+    sub.recovered = null;
+    sub._historyless = false;
+    sub._lateJoin = sub.livehubOptions.history > 0 && exact(sub);
+    if (sub.livehubOptions.since && exact(sub)) {
+      stream(sub, sub.topic, sub.livehubOptions.since);
+    }
+  }
+  function stream(sub, topic, position) {
+    var s = sub.streams[topic];
+    if (!s) {
+      s = sub.streams[topic] = {
+        epoch: null,
+        offset: 0,
+        busy: false,
+        held: [],
+        gap: null,
+        run: null
+      };
+      if (position) {
+        s.epoch = position.epoch;
+        s.offset = position.offset;
+      }
+    }
+    return s;
+  }
+  function resetRecovery(sub) {
+    for (var topic in sub.streams) {
+      var s = sub.streams[topic];
+      s.busy = false;
+      s.held = [];
+      s.run = null;
+    }
+  }
+  function holdForRecovery(sub) {
+    if (!sub.livehubOptions.recover || sub._historyless) {
+      return;
+    }
+    if (sub._lateJoin) {
+      stream(sub, sub.topic).busy = true;
+    }
+    for (var topic in sub.streams) {
+      if (sub.streams[topic].epoch !== null) {
+        sub.streams[topic].busy = true;
+      }
+    }
+  }
+  function resume(hub, sub, session) {
+    if (!sub.livehubOptions.recover || sub._historyless) {
+      return;
+    }
+    if (sub._lateJoin) {
+      lateJoin(hub, sub, session);
+      return;
+    }
+    var topics = Object.keys(sub.streams);
+    for (var i = 0; i < topics.length; i++) {
+      var s = sub.streams[topics[i]];
+      if (s.epoch !== null) {
+        recover(hub, sub, session, topics[i], s);
+      }
+    }
+    if (exact(sub) && (!sub.streams[sub.topic] || sub.streams[sub.topic].epoch === null)) {
+      baseline(hub, sub, session);
+    }
+  }
+  function receive(hub, sub, session, args, kwargs, details) {
+    var position = kwargs && kwargs[POSITION_KEY];
+    if (position) {
+      kwargs = withoutPosition(kwargs);
+      details = Object.assign(Object.create(Object.getPrototypeOf(details)), details);
+      details.position = { epoch: position.epoch, offset: position.offset };
+    }
+    if (!position || !sub.livehubOptions.recover) {
+      deliver(sub, args, kwargs, details);
+      return;
+    }
+    var topic = details.topic || sub.topic;
+    accept(
+      hub,
+      sub,
+      session,
+      topic,
+      stream(sub, topic),
+      { args, kwargs, details }
+    );
+  }
+  function accept(hub, sub, session, topic, s, event) {
+    var position = event.details.position;
+    if (s.busy) {
+      s.held.push(event);
+      return;
+    }
+    if (s.epoch === null) {
+      take(sub, s, event);
+    } else if (position.epoch === s.epoch && position.offset <= s.offset) {
+      return;
+    } else if (position.epoch === s.epoch && position.offset === s.offset + 1) {
+      take(sub, s, event);
+    } else {
+      s.held.push(event);
+      recover(hub, sub, session, topic, s);
+    }
+  }
+  function take(sub, s, event) {
+    s.epoch = event.details.position.epoch;
+    s.offset = event.details.position.offset;
+    if (s.gap) {
+      event.details.recovered = false;
+      s.gap = null;
+    }
+    deliver(sub, event.args, event.kwargs, event.details);
+  }
+  function deliver(sub, args, kwargs, details) {
+    try {
+      sub.handler(args, kwargs, details);
+    } catch (e) {
+      warn("handler of", sub.topic, "failed:", e);
+    }
+  }
+  function withoutPosition(kwargs) {
+    var clean = {};
+    for (var key in kwargs) {
+      if (key !== POSITION_KEY) {
+        clean[key] = kwargs[key];
+      }
+    }
+    return clean;
+  }
+  function historyEvent(topic, epoch, event, recovered) {
+    var details = {
+      topic,
+      publication: null,
+      position: { epoch, offset: event.offset },
+      history: true,
+      time: event.time
+    };
+    if (recovered) {
+      details.recovered = true;
+    }
+    return { args: event.args || [], kwargs: withoutPosition(event.kwargs || {}), details };
+  }
+  function call(session, procedure, args, kwargs, isCurrent, patient) {
+    var tries = 0;
+    function attempt() {
+      return session.call(procedure, args, kwargs).catch(function(err) {
+        if (patient && err && err.error === NOT_YET && tries < NOT_YET_RETRIES && isCurrent()) {
+          tries += 1;
+          return new Promise(function(resolve) {
+            setTimeout(resolve, NOT_YET_DELAY);
+          }).then(attempt);
+        }
+        throw err;
+      });
+    }
+    return attempt();
+  }
+  function current(hub, sub, session, s, run) {
+    return hub.rawSession === session && hub.subscriptions.indexOf(sub) >= 0 && (!s || s.run === run);
+  }
+  function errorName(err) {
+    return err && (err.error || err.message) || String(err);
+  }
+  function historyless(sub) {
+    sub._historyless = true;
+    sub._lateJoin = false;
+  }
+  function recover(hub, sub, session, topic, s) {
+    if (s.run) {
+      return;
+    }
+    var run = s.run = { started: now(), from: s.offset + 1, count: 0, gapped: false };
+    s.busy = true;
+    var isCurrent = function() {
+      return current(hub, sub, session, s, run);
+    };
+    function page() {
+      var kwargs = { since: s.offset, epoch: s.epoch, limit: hub.options.historyPageSize };
+      return call(session, FETCH, [topic], kwargs, isCurrent, true).then(function(result) {
+        if (!isCurrent()) {
+          return;
+        }
+        if (result.epoch !== s.epoch || !result.complete) {
+          run.gapped = true;
+          gap(sub, topic, s, {
+            epoch: s.epoch,
+            from: s.offset + 1,
+            to: result.epoch === s.epoch ? result.first - 1 : null,
+            newEpoch: result.epoch
+          });
+          s.epoch = result.epoch;
+          s.offset = result.first - 1;
+          return page();
+        }
+        var events = result.events || [];
+        for (var i = 0; i < events.length; i++) {
+          if (events[i].offset > s.offset) {
+            run.count += 1;
+            take(sub, s, historyEvent(topic, s.epoch, events[i], true));
+          }
+        }
+        if (events.length && s.offset < result.last) {
+          return page();
+        }
+        sub.recovered = !run.gapped;
+        dispatch("livehub:recovered", {
+          topic,
+          epoch: s.epoch,
+          from: run.from,
+          to: s.offset,
+          count: run.count,
+          ms: now() - run.started,
+          subscription: sub
+        });
+        release(hub, sub, session, topic, s);
+      });
+    }
+    page().catch(function(err) {
+      if (!isCurrent()) {
+        return;
+      }
+      if (err && err.error === NOT_ENABLED) {
+        historyless(sub);
+      } else {
+        warn("cannot recover", topic, "after offset", s.offset + ":", errorName(err));
+        gap(sub, topic, s, { epoch: s.epoch, from: s.offset + 1, to: null, newEpoch: null });
+        s.epoch = null;
+      }
+      release(hub, sub, session, topic, s);
+    });
+  }
+  function release(hub, sub, session, topic, s) {
+    var held = s.held;
+    s.held = [];
+    s.busy = false;
+    s.run = null;
+    for (var i = 0; i < held.length; i++) {
+      accept(hub, sub, session, topic, s, held[i]);
+    }
+  }
+  function gap(sub, topic, s, range) {
+    s.gap = range;
+    sub.recovered = false;
+    dispatch("livehub:gap", {
+      topic,
+      epoch: range.epoch,
+      from: range.from,
+      to: range.to,
+      newEpoch: range.newEpoch,
+      subscription: sub
+    });
+  }
+  function lateJoin(hub, sub, session) {
+    var s = stream(sub, sub.topic);
+    var run = s.run = {};
+    s.busy = true;
+    var isCurrent = function() {
+      return current(hub, sub, session, s, run);
+    };
+    call(session, FETCH, [sub.topic], { limit: sub.livehubOptions.history }, isCurrent, false).then(function(result) {
+      if (!isCurrent()) {
+        return;
+      }
+      sub._lateJoin = false;
+      s.epoch = result.epoch;
+      s.offset = result.events.length ? result.events[0].offset - 1 : result.last;
+      for (var i = 0; i < result.events.length; i++) {
+        take(sub, s, historyEvent(sub.topic, result.epoch, result.events[i], false));
+      }
+      release(hub, sub, session, sub.topic, s);
+    }, function(err) {
+      if (!isCurrent()) {
+        return;
+      }
+      quietFailure(sub, err);
+      release(hub, sub, session, sub.topic, s);
+    });
+  }
+  function baseline(hub, sub, session) {
+    var isCurrent = function() {
+      return current(hub, sub, session, null, null);
+    };
+    call(session, POSITION, [sub.topic], {}, isCurrent, false).then(function(position) {
+      var s = stream(sub, sub.topic);
+      if (isCurrent() && s.epoch === null && !s.busy && position) {
+        s.epoch = position.epoch;
+        s.offset = position.offset;
+      }
+    }, function(err) {
+      if (isCurrent()) {
+        quietFailure(sub, err);
+      }
+    });
+  }
+  function quietFailure(sub, err) {
+    if (err && err.error === NOT_ENABLED) {
+      historyless(sub);
+    } else if (err && err.error === NOT_YET) {
+    } else if (!sub._warned) {
+      sub._warned = true;
+      warn("no history for", sub.topic + ":", errorName(err));
+    }
+  }
+  function now() {
+    return globalThis.performance ? globalThis.performance.now() : Date.now();
+  }
+  function dispatch(name, detail) {
+    if (globalThis.document && globalThis.CustomEvent) {
+      globalThis.document.dispatchEvent(new globalThis.CustomEvent(name, { detail }));
+    }
+  }
+
   // pyramid_livehub/static/src/session.mjs
   function LiveSubscription(hub, topic, handler, options) {
     var self = this;
@@ -136,10 +498,14 @@
     self.topic = topic;
     self.handler = handler;
     self.options = options || {};
+    var split = splitOptions(options);
+    self.wampOptions = split.wamp;
+    self.livehubOptions = split.own;
     self.id = null;
     self.active = false;
     self.raw = null;
     self.error = null;
+    initRecovery(self);
     self._promise = new Promise(function(resolve, reject) {
       self._settle = function(err) {
         self._settle = function() {
@@ -432,6 +798,7 @@
     for (var i = 0; i < this.subscriptions.length; i++) {
       this.subscriptions[i].active = false;
       this.subscriptions[i].raw = null;
+      resetRecovery(this.subscriptions[i]);
     }
   };
   Hub.prototype._restore = function(session) {
@@ -442,7 +809,11 @@
   };
   Hub.prototype._subscribeOn = function(session, sub) {
     var self = this;
-    return session.subscribe(sub.topic, sub.handler, sub.options).then(function(raw) {
+    holdForRecovery(sub);
+    var handler = function(args, kwargs, details) {
+      receive(self, sub, session, args, kwargs, details);
+    };
+    return session.subscribe(sub.topic, handler, sub.wampOptions).then(function(raw) {
       if (self.subscriptions.indexOf(sub) < 0 || session !== self.rawSession) {
         if (session.isOpen) {
           session.unsubscribe(raw).catch(function() {
@@ -454,6 +825,7 @@
       sub.id = raw.id;
       sub.active = true;
       sub.error = null;
+      resume(self, sub, session);
       sub._settle(null);
       return sub;
     }, function(err) {
@@ -574,10 +946,10 @@
       var item = doc.createElement("li");
       item.className = "livehub-item";
       var time = doc.createElement("time");
-      var now = /* @__PURE__ */ new Date();
+      var now2 = details && details.time ? new Date(details.time * 1e3) : /* @__PURE__ */ new Date();
       time.className = "livehub-time";
-      time.dateTime = now.toISOString();
-      time.textContent = now.toLocaleTimeString();
+      time.dateTime = now2.toISOString();
+      time.textContent = now2.toLocaleTimeString();
       var text = doc.createElement("span");
       text.className = "livehub-text";
       text.textContent = eventText(element, value);
@@ -615,8 +987,28 @@
       });
     });
   }
+  function widgetOptions(element, match) {
+    var options = {};
+    if (match) {
+      options.match = match;
+    }
+    var since = element.getAttribute("data-livehub-since");
+    var history = element.getAttribute("data-livehub-history");
+    if (since) {
+      try {
+        options.since = parsePosition(since);
+        return options;
+      } catch (e) {
+        warn(e.message);
+      }
+    }
+    if (history) {
+      options.history = parseInt(history, 10);
+    }
+    return options;
+  }
   function widgetSubscribe(hub, element, topic, match, handler) {
-    var sub = hub._track(topic, handler, match ? { match } : void 0);
+    var sub = hub._track(topic, handler, widgetOptions(element, match));
     sub._promise.catch(function() {
     });
     element.__livehubUnbind = function() {
@@ -729,7 +1121,9 @@
     payload,
     pick,
     asText,
-    format
+    format,
+    POSITION_KEY,
+    parsePosition
   };
   Object.defineProperty(livehub, "baseUrl", { get: getBaseUrl, set: setBaseUrl, enumerable: true });
   Object.defineProperty(livehub, "hub", { get: defaultHub });

@@ -20,6 +20,17 @@ from an event is ever parsed as HTML, and every argument given here is
 escaped by Chameleon, so a payload or a title with ``<script>`` shows as
 text.
 
+On history-enabled topics (``livehub.history``) the widgets miss nothing:
+``value`` shows the latest event at once (``history=1``), ``feed`` the
+newest ``history`` events, and a widget given ``since``, the position the
+view read when it rendered the page, gets every event after it, also those
+committed before the page's WebSocket connected::
+
+    ${livehub_widgets.feed('app.orders.created', since=position)}
+
+(``position`` as ``livehub.history.position`` answers: ``{"epoch", "offset"}``,
+or ``"epoch:offset"``.)
+
 Outside a template (or without the include), use
 ``LiveWidgets(request)`` directly.
 """
@@ -32,7 +43,7 @@ from pyramid.events import BeforeRender
 from pyramid_livehub.uri import topic_error
 
 __all__ = ['MATCH_POLICIES', 'LiveWidgets', 'Markup', 'add_widgets_to_renderer_globals',
-           'check_widget_topic', 'includeme', 'render_widget']
+           'check_widget_topic', 'format_position', 'includeme', 'render_widget']
 
 _TEMPLATES = os.path.join(os.path.dirname(__file__), 'templates')
 
@@ -78,6 +89,39 @@ def check_widget_topic(topic: Any, match: str | None = None) -> str:
     return topic
 
 
+def format_position(since: Any) -> str | None:
+    """``"epoch:offset"`` (``data-livehub-since``) of a stream position, or None.
+
+    ``since`` is ``{"epoch", "offset"}`` (what ``livehub.history.position``
+    answers), an ``(epoch, offset)`` pair, an ``"epoch:offset"`` string, or None.
+    """
+    if since is None:
+        return None
+    parts: Any = None
+    if isinstance(since, str) and ':' in since:
+        parts = since.rsplit(':', 1)
+    elif isinstance(since, Mapping):
+        parts = (since.get('epoch'), since.get('offset'))
+    elif isinstance(since, (tuple, list)) and len(since) == 2:
+        parts = since
+    epoch, offset = parts if parts is not None else (None, -1)
+    try:
+        offset = int(offset) if not isinstance(offset, bool) else -1
+    except (TypeError, ValueError):
+        offset = -1
+    if not epoch or not isinstance(epoch, str) or offset < 0:
+        raise ValueError('since must be a stream position: {"epoch": ..., "offset": n} as '
+                         'livehub.history.position answers, or "epoch:offset"; got %r' % (since,))
+    return '%s:%d' % (epoch, offset)
+
+
+def _history_count(history: Any) -> str | None:
+    count = int(history)
+    if count < 0:
+        raise ValueError('history must be a count of events >= 0, got %d' % count)
+    return str(count) if count else None
+
+
 class LiveWidgets:
     """The widget functions for one request (``livehub_widgets`` in templates)."""
 
@@ -103,12 +147,16 @@ class LiveWidgets:
 
     def feed(self, topic: str, field: str | None = None, format: str | None = None,
              limit: int = 20, match: str | None = None, empty: str = 'No events yet',
-             id: str | None = None, css_class: str | None = None) -> Markup:
+             id: str | None = None, css_class: str | None = None, history: int = 0,
+             since: Any = None) -> Markup:
         """A list that prepends each event on ``topic``, keeping the newest ``limit``.
 
         Each item shows ``field`` of the event's payload (a dotted path), or
         ``format`` with ``{field}`` placeholders, or else the payload as JSON.
         ``match`` is a WAMP match policy (``prefix``, ``wildcard``).
+        On a history-enabled topic, ``history`` newest events are shown at
+        once (late join), or, given ``since`` (a position, see
+        :func:`format_position`), every event after it.
         """
         check_widget_topic(topic, match)
         limit = int(limit)
@@ -116,15 +164,22 @@ class LiveWidgets:
             raise ValueError('limit must be at least 1, got %d' % limit)
         return render_widget('feed', topic=topic, field=field, format=format, limit=str(limit),
                              match=match, empty=empty, element_id=id,
+                             history=_history_count(history), since=format_position(since),
                              css_class=_classes('livehub-feed', css_class))
 
     def value(self, topic: str, field: str | None = None, format: str | None = None,
               initial: str = '\u2014', match: str | None = None, id: str | None = None,
-              css_class: str | None = None) -> Markup:
-        """Text bound to ``field`` (or ``format``) of the latest event on ``topic``."""
+              css_class: str | None = None, history: int = 1, since: Any = None) -> Markup:
+        """Text bound to ``field`` (or ``format``) of the latest event on ``topic``.
+
+        On a history-enabled topic it shows the latest event at once
+        (``history=1``; 0 waits for the next event), or, given ``since``, the
+        latest after that position (``initial`` being the value as of it).
+        """
         check_widget_topic(topic, match)
         return render_widget('value', topic=topic, field=field, format=format,
                              initial=initial, match=match, element_id=id,
+                             history=_history_count(history), since=format_position(since),
                              css_class=_classes('livehub-value', css_class))
 
     def status(self, labels: Mapping[str, str] | None = None, id: str | None = None,

@@ -62,13 +62,34 @@ def test_feed_markup_carries_topic_field_and_limit(widgets):
     assert (item_tag, item_attrs) == ('li', {'class': 'livehub-empty'})
 
 
-def test_value_markup_shows_initial_text(widgets):
+def test_value_markup_shows_initial_text_and_asks_for_the_latest_event(widgets):
     markup = widgets.value('demo.stats.messages', field='count', initial='0', css_class='big')
     parsed = ElementCollector(markup)
     assert parsed.elements == [('span', {'class': 'livehub-value big',
                                          'data-livehub-value': 'demo.stats.messages',
-                                         'data-livehub-field': 'count'})]
+                                         'data-livehub-field': 'count',
+                                         'data-livehub-history': '1'})]
     assert ''.join(parsed.text) == '0'
+
+
+@pytest.mark.parametrize('since', [{'epoch': 'e1f2', 'offset': 42}, ('e1f2', 42), 'e1f2:42'])
+def test_widgets_render_the_position_they_subscribe_from(widgets, since):
+    for markup in (widgets.feed('app.orders', since=since), widgets.value('app.orders', since=since)):
+        attrs = ElementCollector(markup).elements[0][1]
+        assert attrs['data-livehub-since'] == 'e1f2:42'
+
+
+def test_feed_late_join_renders_its_history_count(widgets):
+    attrs = ElementCollector(widgets.feed('app.orders', history=5)).elements[0][1]
+    assert attrs['data-livehub-history'] == '5'
+    attrs = ElementCollector(widgets.value('app.orders', history=0)).elements[0][1]
+    assert 'data-livehub-history' not in attrs
+
+
+@pytest.mark.parametrize('since', ['42', 'e:-1', {'epoch': 'e'}, ('e', 'x'), 5, ':3'])
+def test_widget_refuses_what_is_not_a_position(widgets, since):
+    with pytest.raises(ValueError, match='stream position'):
+        widgets.feed('app.orders', since=since)
 
 
 def test_status_badge_has_state_and_labels(widgets):

@@ -1,11 +1,13 @@
 /*
  * The hub: one connection to the router, kept open and re-opened for the
  * page, with a fresh ticket before every attempt, the connection state, and
- * every subscription restored on each new session.
+ * every subscription restored on each new session, with what it missed
+ * meanwhile (recovery.mjs).
  */
 import {DEFAULTS, fetchJson, fetchTicket, loadAutobahn, readScriptOptions, staticBase,
         warn} from './loader.mjs';
 import {RECONNECT_OPTIONS, retriesExhausted, retryDelay} from './reconnect.mjs';
+import {holdForRecovery, receive, resetRecovery, resume} from './recovery.mjs';
 import {LiveSubscription, makeSessionProxy} from './session.mjs';
 
 export var STATES = ['connecting', 'connected', 'reconnecting', 'offline'];
@@ -276,6 +278,7 @@ Hub.prototype._markInactive = function () {
     for (var i = 0; i < this.subscriptions.length; i++) {
         this.subscriptions[i].active = false;
         this.subscriptions[i].raw = null;
+        resetRecovery(this.subscriptions[i]);
     }
 };
 
@@ -289,7 +292,11 @@ Hub.prototype._restore = function (session) {
 
 Hub.prototype._subscribeOn = function (session, sub) {
     var self = this;
-    return session.subscribe(sub.topic, sub.handler, sub.options).then(function (raw) {
+    holdForRecovery(sub);
+    var handler = function (args, kwargs, details) {
+        receive(self, sub, session, args, kwargs, details);
+    };
+    return session.subscribe(sub.topic, handler, sub.wampOptions).then(function (raw) {
         if (self.subscriptions.indexOf(sub) < 0 || session !== self.rawSession) {
             // Unsubscribed, or the session went away, while this was in flight.
             if (session.isOpen) {
@@ -301,6 +308,7 @@ Hub.prototype._subscribeOn = function (session, sub) {
         sub.id = raw.id;
         sub.active = true;
         sub.error = null;
+        resume(self, sub, session);
         sub._settle(null);
         return sub;
     }, function (err) {

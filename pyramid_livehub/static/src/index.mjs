@@ -28,6 +28,12 @@
  * - hub.mjs: the connection state (connecting / connected / reconnecting /
  *   offline) is observable: livehub.state, livehub.onstate(fn) and a
  *   `livehub:state` DOM event on document;
+ * - recovery.mjs: nothing missed: on history-enabled topics the handler
+ *   gets details.position, and after any reconnect the events missed
+ *   meanwhile are fetched and delivered first, in order, without duplicates
+ *   (or the page is told: details.recovered === false and a `livehub:gap`
+ *   DOM event); subscribe options `history: N` (late join) and `since`
+ *   (a position the server rendered into the page);
  * - widgets.mjs, payload.mjs: live widgets, bound without hand-written JS.
  *
  * Loaded as a plain script it defines window.livehub; livehub.mjs re-exports
@@ -36,6 +42,7 @@
 import {DEFAULTS, getBaseUrl, scriptOption, setBaseUrl} from './loader.mjs';
 import {Hub, STATES, defaultHub, existingDefaultHub} from './hub.mjs';
 import {LiveSubscription} from './session.mjs';
+import {POSITION_KEY, parsePosition} from './recovery.mjs';
 import {asText, format, payload, pick} from './payload.mjs';
 import {WIDGET_SELECTOR, bindWidgets, unbindWidgets, watchWidgets} from './widgets.mjs';
 
@@ -67,7 +74,9 @@ var livehub = {
     payload: payload,
     pick: pick,
     asText: asText,
-    format: format
+    format: format,
+    POSITION_KEY: POSITION_KEY,
+    parsePosition: parsePosition
 };
 // Where livehub finds config.json and AutobahnJS when no loader tag says
 // (livehub.mjs sets it from import.meta.url).

@@ -7,7 +7,8 @@ import {RECONNECT_DEFAULTS, RECONNECT_OPTIONS} from './reconnect.mjs';
 /** Hub options and their defaults (the reconnect ones as in settings.py). */
 export var DEFAULTS = Object.assign({
     configUrl: null,            // default: <prefix>/config.json next to this script
-    autobahnUrl: null           // default: <prefix>/static/vendor/autobahn.min.js
+    autobahnUrl: null,          // default: <prefix>/static/vendor/autobahn.min.js
+    historyPageSize: 500        // events per livehub.history.fetch when recovering
 }, RECONNECT_DEFAULTS);
 
 // Where this file was loaded from: read while the bundle is evaluated (null

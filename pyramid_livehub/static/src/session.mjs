@@ -2,11 +2,17 @@
  * What the hub hands to the page: subscriptions that survive reconnects and
  * a session object that is always the AutobahnJS Session of the moment.
  */
+import {initRecovery, splitOptions} from './recovery.mjs';
+
 /**
  * What livehub hands out: a subscription that survives reconnects.  It
  * has the fields of an AutobahnJS Subscription (topic, handler, options,
  * id, active) plus `raw`, the AutobahnJS Subscription of the current
- * session, and `error`, the last refusal.
+ * session, `error`, the last refusal, and for recovery (recovery.mjs)
+ * `streams` (the last position delivered per exact topic) and `recovered`
+ * (true after a reconnect recovered everything, false after a gap).
+ * `options` are the page's; `wampOptions` what AutobahnJS gets (without
+ * livehub's `history`, `since`, `recover`).
  */
 export function LiveSubscription(hub, topic, handler, options) {
     var self = this;
@@ -14,10 +20,14 @@ export function LiveSubscription(hub, topic, handler, options) {
     self.topic = topic;
     self.handler = handler;
     self.options = options || {};
+    var split = splitOptions(options);
+    self.wampOptions = split.wamp;
+    self.livehubOptions = split.own;
     self.id = null;
     self.active = false;
     self.raw = null;
     self.error = null;
+    initRecovery(self);
     self._promise = new Promise(function (resolve, reject) {
         self._settle = function (err) {
             self._settle = function () {};

@@ -4,9 +4,16 @@
  * any hand-written JS, also when they enter the page later, and unsubscribed
  * when they leave it.  Payloads are always written with textContent, so an
  * event carrying "<script>" shows as text.
+ *
+ * On history-enabled topics (recovery.mjs) a widget subscribes from the
+ * position the server rendered (data-livehub-since="epoch:offset"), else
+ * with the newest data-livehub-history events first; a value widget asks
+ * for the newest one by default, so it shows the latest value at once.
  */
 import {defaultHub} from './hub.mjs';
 import {asText, format, payload, pick} from './payload.mjs';
+import {parsePosition} from './recovery.mjs';
+import {warn} from './loader.mjs';
 
 export var WIDGET_SELECTOR = '[data-livehub-feed],[data-livehub-value],[data-livehub-status]';
 
@@ -36,7 +43,8 @@ function bindFeed(hub, element) {
         var item = doc.createElement('li');
         item.className = 'livehub-item';
         var time = doc.createElement('time');
-        var now = new Date();
+        // an event from history shows when it was published, a live one when it came
+        var now = details && details.time ? new Date(details.time * 1000) : new Date();
         time.className = 'livehub-time';
         time.dateTime = now.toISOString();
         time.textContent = now.toLocaleTimeString();
@@ -71,9 +79,31 @@ function bindValue(hub, element) {
     });
 }
 
+// The subscribe options a widget's data- attributes ask for.
+function widgetOptions(element, match) {
+    var options = {};
+    if (match) {
+        options.match = match;
+    }
+    var since = element.getAttribute('data-livehub-since');
+    var history = element.getAttribute('data-livehub-history');
+    if (since) {
+        try {
+            options.since = parsePosition(since);
+            return options;
+        } catch (e) {
+            warn(e.message);
+        }
+    }
+    if (history) {
+        options.history = parseInt(history, 10);
+    }
+    return options;
+}
+
 // A widget's subscription, ended when the widget leaves the page.
 function widgetSubscribe(hub, element, topic, match, handler) {
-    var sub = hub._track(topic, handler, match ? {match: match} : undefined);
+    var sub = hub._track(topic, handler, widgetOptions(element, match));
     sub._promise.catch(function () {});  // a refusal is logged by the hub
     element.__livehubUnbind = function () {
         hub.unsubscribe(sub).catch(function () {});
