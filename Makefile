@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 VENDOR := pyramid_livehub/static/vendor
 
-.PHONY: demo test docs bench install js system-deps brokers clean
+.PHONY: demo test docs bench soak install js system-deps brokers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ docs: .stamp-install
 
 bench: install
 	$(BIN)/python -m benchmarks.run
+
+# Issue 11 soak (not part of `make test`): SOAK_SECONDS (120), SOAK_SUBSCRIBERS (200),
+# SOAK_RATE (1000 ev/s), SOAK_OUT (soak.png); fails on RSS growth or lost events.
+soak: install
+	$(BIN)/pip install -q matplotlib
+	$(BIN)/python -m benchmarks.soak
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) .stamp-* *.egg-info docs/_build
