@@ -1,9 +1,13 @@
 """``GET /livehub/metrics``: Prometheus text from the publisher and a real router."""
 import time
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.stuck_clients import RawWampClient
+
 from pyramid_livehub import get_publisher
+from pyramid_livehub.router.auth import READY_MESSAGE as AUTH_READY
 from pyramid_livehub.router.guard import READY_MESSAGE
 from pyramid_livehub.router.process import free_port
 from pyramid_livehub.subscriber import Subscriber
@@ -70,6 +74,26 @@ def test_metrics_show_publisher_router_guard_and_bridge_counters(private_router,
     finally:
         subscriber.stop()
         publisher.close(2)
+
+
+def test_auth_refusals_are_counted_by_reason(private_router, make_testapp):
+    raw = router_settings(**{'livehub.auth': 'true',
+                             'livehub.ticket_secret': 'Hq7-rW2zK9xL4vB8nM1cT6yP3sD5fG0jA_uE'})
+    node = private_router(**raw)
+    wait_for_log(node, [AUTH_READY], DEADLINE)
+    testapp = make_testapp(raw)
+    refused = ('livehub_auth_refusals_total', ('reason', 'subscribe_denied'))
+    samples, _ = poll_scrape(testapp, lambda s: s.get(('livehub_router_up',)) == 1)
+    assert refused not in samples
+    client = RawWampClient(node.settings.browser_url, node.settings.realm)
+    try:
+        client.join()
+        with pytest.raises(ConnectionError, match='subscribe refused'):
+            client.subscribe('app.user.alice.notice')  # private: anonymous may not
+        poll_scrape(testapp, lambda s: s.get(refused) == 1)
+    finally:
+        client.close()
+        get_publisher(testapp.app.registry).close(2)
 
 
 def test_router_absent_shows_router_down_quickly_and_publisher_counters(make_testapp):
