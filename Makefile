@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 VENDOR := pyramid_livehub/static/vendor
 
-.PHONY: demo test docs bench install js system-deps brokers clean
+.PHONY: demo test docs bench soak install js system-deps brokers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,12 @@ $(PEER_VENV)/bin/python: benchmarks/peer_venv.py .stamp-install
 # BENCH_PIN_ROUTER=1 to give the router core 1 and the rest core 0.
 bench: install system-deps brokers .stamp-bench $(PEER_VENV)/bin/python
 	$(BIN)/python -m benchmarks.run
+
+# Issue 11 soak (not part of `make test`): SOAK_SECONDS (120), SOAK_SUBSCRIBERS (200),
+# SOAK_RATE (1000 ev/s), SOAK_OUT (soak.png); fails on RSS growth or lost events.
+soak: install
+	$(BIN)/pip install -q matplotlib
+	$(BIN)/python -m benchmarks.soak
 
 clean:
 	rm -rf $(VENV) $(PEER_VENV) node_modules $(VENDOR) .stamp-* *.egg-info docs/_build

@@ -9,6 +9,7 @@ with open(os.path.join(here, 'README.md'), encoding='utf-8') as fh:
 # What a web process needs to publish, render widgets and serve livehub.js.
 # Plain autobahn (asyncio) is enough: msgpack and cbor come with it.
 requires = [
+    'prometheus_client>=0.17',  # the /livehub/metrics text format (pyramid_livehub.metrics)
     'pyramid>=2.0',
     'autobahn>=23.1',
     'txaio>=23.1',

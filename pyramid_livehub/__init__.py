@@ -125,6 +125,12 @@ def includeme(config: Any) -> None:
             config.add_route('livehub.health', prefix + '/health')
             config.add_view('pyramid_livehub.views.health_view', route_name='livehub.health',
                             renderer='json', request_method='GET')
+        if settings['metrics']:
+            from pyramid_livehub.metrics import make_registry
+            registry.livehub_metrics = make_registry(registry.getUtility(IPublisher), settings)
+            config.add_route('livehub.metrics', prefix + '/metrics')
+            config.add_view('pyramid_livehub.metrics.metrics_view', route_name='livehub.metrics',
+                            request_method='GET')
 
     # PHASE1: before routes and views are registered, so that the routes and
     # views that ``register`` (and the feature modules' actions) add are still

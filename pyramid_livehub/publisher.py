@@ -156,8 +156,10 @@ class Publisher:
         if session is None or self._background.loop is None:
             raise RuntimeError('livehub: not connected to the router at %s'
                                % self.settings['router_url'])
+        async def call():  # session.call() must run in the loop's thread
+            return await session.call(procedure, *args, **kwargs)
         try:
-            return self._background.run(session.call(procedure, *args, **kwargs), timeout)
+            return self._background.run(call(), timeout)
         except concurrent.futures.TimeoutError:
             raise TimeoutError('livehub: %s did not answer within %s s' % (procedure, timeout)) \
                 from None

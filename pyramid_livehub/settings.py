@@ -81,6 +81,10 @@ CORE_SETTINGS: list[Setting] = [
     Setting('health', True, as_bool,
             'Serve `GET <route_prefix>/health`: this process\'s publisher counters as JSON, '
             'status 200 while connected to the router, 503 when not.'),
+    Setting('metrics', True, as_bool,
+            'Serve `GET <route_prefix>/metrics`: Prometheus metrics of this process\'s publisher '
+            'and of the router (sessions, subscriptions, slow-client closes, bridges, plugins, '
+            'history, auth refusals), read over the publisher\'s session.'),
 ]
 
 #: The concerns' rows, in the order of the settings reference.

@@ -38,6 +38,8 @@ from pyramid_livehub.security.settings import AUTH_COMPONENT_KEYS
 
 AUTHENTICATE = 'livehub.auth.authenticate'
 AUTHORIZE = 'livehub.auth.authorize'
+#: WAMP procedure returning the refusal counters by kind (backend role only).
+STATS = 'livehub.auth.stats'
 
 #: Roles a browser can have; a ticket naming any other role is refused.
 BROWSER_ROLES = ('anonymous', 'user')
@@ -211,3 +213,16 @@ class TopicAuthorizer:
         """Meta event: the session is gone."""
         self.subscriptions.pop(session_id, None)
         self.pending.pop(session_id, None)
+
+
+def refusal_kind(action, reason):
+    """A short, bounded label for an authorizer refusal (metrics), never the URI.
+
+    ``max_subscriptions`` when the session holds too many subscriptions,
+    ``<action>_denied`` otherwise (``subscribe_denied``, ``publish_denied``,
+    ``register_denied``, ...); a refused ticket counts as ``ticket``.
+    """
+    if reason and 'livehub.max_subscriptions' in reason:
+        return 'max_subscriptions'
+    return '%s_denied' % (action if action in ('subscribe', 'publish', 'call', 'register')
+                          else 'other')

@@ -5,11 +5,13 @@ Crossbar's router worker embeds it when ``livehub.auth`` is on (see
 pure topic authorizer).  It imports Twisted, so only the router imports
 this module, like :mod:`pyramid_livehub.router.plugins.host`.
 """
+import collections
+
 from autobahn.wamp.exception import ApplicationError
 from twisted.internet.defer import inlineCallbacks
 
 from pyramid_livehub.router.auth import (AUTHENTICATE, AUTHORIZE, BROWSER_ROLES, READY_MESSAGE,
-                                         TopicAuthorizer)
+                                         STATS, TopicAuthorizer, refusal_kind)
 from pyramid_livehub.router.component import LivehubComponent
 from pyramid_livehub.security import TicketError, verify_ticket
 
@@ -34,11 +36,13 @@ class LivehubAuthComponent(LivehubComponent):
     @inlineCallbacks
     def onJoin(self, details):
         self.authorizer = TopicAuthorizer(self.settings)
+        self.refusals = collections.Counter()   # refusal_kind -> count, for the metrics
         yield self.subscribe(self.authorizer.subscribed, 'wamp.subscription.on_subscribe')
         yield self.subscribe(self.authorizer.unsubscribed, 'wamp.subscription.on_unsubscribe')
         yield self.subscribe(self.authorizer.left, 'wamp.session.on_leave')
         yield self.register(self.authenticate, AUTHENTICATE)
         yield self.register(self.authorize, AUTHORIZE)
+        yield self.register(self.stats, STATS)
         self.log.info(READY_MESSAGE)
 
     def authenticate(self, realm, authid, details):
@@ -53,6 +57,7 @@ class LivehubAuthComponent(LivehubComponent):
                 raise TicketError('ticket names role %r; browsers may only be %s'
                                   % (claims.role, ' or '.join(BROWSER_ROLES)))
         except TicketError as exc:
+            self.refusals['ticket'] += 1
             self.log.warn('livehub auth: refused ticket from {peer} (authid {authid!r}): '
                           '{reason}', peer=_peer(details), authid=authid, reason=exc.reason)
             raise ApplicationError('livehub.error.ticket_refused', exc.reason)
@@ -68,6 +73,7 @@ class LivehubAuthComponent(LivehubComponent):
         session = session if isinstance(session, dict) else {}
         allowed, reason = self.authorizer.decide(session, uri, action, options)
         if not allowed:
+            self.refusals[refusal_kind(action, reason)] += 1
             self.log.info('livehub auth: refused {action} {uri!r} for session {session} '
                           '(role {role}, authid {authid!r}): {reason}', action=action,
                           uri=uri, session=session.get('session'),
@@ -75,3 +81,7 @@ class LivehubAuthComponent(LivehubComponent):
                           reason=reason)
         # never cached: the answer depends on the authid and the subscription count
         return {'allow': allowed, 'disclose': False, 'cache': False}
+
+    def stats(self):
+        """``livehub.auth.stats``: ``{'refusals': {kind: count}}`` (see :func:`refusal_kind`)."""
+        return {'refusals': dict(self.refusals)}

@@ -29,7 +29,9 @@ client that sends keepalives but never reads is dropped after
 ``livehub.ping_interval + livehub.ping_timeout`` even below the bound.
 
 The counters are served by the WAMP procedure :data:`STATS` (``backend``
-role only): ``{'slow_client_closes': n, 'memory_trims': n, ...}``.
+role only): ``{'slow_client_closes': n, 'memory_trims': n, 'events_out': n, ...}``
+(``events_out``: WAMP messages sent to WebSocket clients, events and
+replies alike, one increment in the ``send`` wrapper).
 """
 import ctypes
 import ctypes.util
@@ -137,6 +139,7 @@ class Guard:
         self.log = log
         self.slow_client_closes = 0
         self.memory_trims = 0
+        self.events_out = 0
         self._trim_pending = False
 
     def stats(self):
@@ -144,6 +147,7 @@ class Guard:
         return {
             'slow_client_closes': self.slow_client_closes,
             'memory_trims': self.memory_trims,
+            'events_out': self.events_out,
             'max_queued_bytes': self.max_queued_bytes,
         }
 
@@ -167,6 +171,7 @@ class Guard:
             if queued > limit:
                 guard.close_slow(protocol, queued)
                 return
+            guard.events_out += 1  # WAMP messages sent to WebSocket clients (metrics)
             original_send(protocol, msg)
 
         def connectionLost(protocol, reason=None):

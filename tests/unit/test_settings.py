@@ -27,6 +27,7 @@ BAD_SETTINGS = [
     ('livehub.shutdown_timeout', '-1', 'expected a number >= 0.0'),
     ('livehub.route_prefix', 'livehub/', 'expected a path that starts with "/"'),
     ('livehub.health', 'sometimes', 'expected true or false'),
+    ('livehub.metrics', 'sometimes', 'expected true or false'),
 ]
 
 
