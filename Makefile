@@ -75,8 +75,7 @@ bench: install system-deps brokers .stamp-bench $(PEER_VENV)/bin/python
 
 # Issue 11 soak (not part of `make test`): SOAK_SECONDS (120), SOAK_SUBSCRIBERS (200),
 # SOAK_RATE (1000 ev/s), SOAK_OUT (soak.png); fails on RSS growth or lost events.
-soak: install
-	$(BIN)/pip install -q matplotlib
+soak: install brokers .stamp-bench
 	$(BIN)/python -m benchmarks.soak
 
 clean:
