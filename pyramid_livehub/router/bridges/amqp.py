@@ -1,6 +1,6 @@
 """AMQP 0-9-1 bridge (RabbitMQ) with pika.
 
-Connection string: ``livehub.amqp_broker = amqp://user:pass@host:5672/%2F``
+Connection string: ``livehub.amqp_broker = amqp://user:pass@host:5672/%%2F`` (``%%`` in an .ini)
 (pika URL parameters allowed, ``amqps://`` for TLS).
 
 Features: routing keys on a topic exchange (``livehub.amqp_exchange``,
