@@ -12,6 +12,7 @@ from twisted.internet import reactor, threads
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.python.threadpool import ThreadPool
 
+from pyramid_livehub._queue import should_log
 from pyramid_livehub.history import POSITION_KEY, PROCEDURE_PREFIX
 from pyramid_livehub.history.settings import HistoryRules
 from pyramid_livehub.history.stores import HistoryStore, NoHistory, open_store
@@ -133,7 +134,7 @@ class HistoryComponent(LivehubComponent):
 
     def _store_failed(self, failure, batch):
         self.store_errors += 1
-        if self.store_errors in (1, 10) or self.store_errors % 1000 == 0:
+        if should_log(self.store_errors):
             self.log.error('livehub history: the {kind} store failed ({n} so far): {exc}',
                            kind=self.store.kind, n=self.store_errors, exc=failure.value)
         error = ApplicationError('livehub.history.store_unavailable',

@@ -1,13 +1,11 @@
 """The history component in a real crossbar node: publish -> position -> fetch since."""
 import asyncio
-import threading
 import uuid
 
 import pytest
 
 from pyramid_livehub import settings as settings_module
-from pyramid_livehub.publisher import backend_authentication, make_transport
-from pyramid_livehub.router import node_config
+from pyramid_livehub._session import run_with_session
 from pyramid_livehub.router.process import RouterProcess, free_port
 
 POSITION = 'livehub_position'
@@ -34,49 +32,7 @@ def start_router(settings, cbdir):
 
 def in_session(settings, scenario, timeout=30.0):
     """Run ``await scenario(session)`` in a backend WAMP session; return its result."""
-    result = {}
-
-    def run():
-        import txaio
-        from autobahn.asyncio.component import Component
-        txaio.use_asyncio()
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        transport = make_transport(settings)
-        transport['max_retries'] = 3
-        component = Component(transports=[transport], realm=settings['realm'],
-                              authentication=backend_authentication(settings))
-
-        done = loop.create_future()
-
-        async def joined(session, details):
-            if done.done():
-                return  # a reconnect: the scenario runs once
-            try:
-                result['value'] = await asyncio.wait_for(scenario(session), timeout)
-            except BaseException as exc:  # noqa: BLE001 - handed to the test
-                result['error'] = exc
-            done.set_result(None)
-
-        component.on('join', joined)
-        started = asyncio.ensure_future(component.start(loop=loop), loop=loop)
-        try:
-            loop.run_until_complete(asyncio.wait([done, started], timeout=timeout + 5,
-                                                 return_when=asyncio.FIRST_COMPLETED))
-            if started.done() and started.exception() is not None:
-                result.setdefault('error', started.exception())
-            # Leave cleanly, then drop the loop: the Component would reconnect.
-            loop.run_until_complete(asyncio.wait([asyncio.ensure_future(component.stop())],
-                                                 timeout=2))
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout + 10)
-    if 'value' in result:
-        return result['value']
-    raise AssertionError('WAMP scenario failed: %r' % (result.get('error', 'timeout'),))
+    return run_with_session(settings, scenario, timeout, name='history-test', max_retries=3)
 
 
 async def wait_until(condition, timeout=10.0):
