@@ -16,7 +16,7 @@ from pyramid_livehub.router.process import RouterProcess
 from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.testing import JoinRefused, join_as_browser
 from tests.support.auth import configure_login
-from tests.support.browser import SUBSCRIBED, LiveApp, open_widget_page
+from tests.support.browser import SUBSCRIBED, LiveApp
 from tests.support.services import router_settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
