@@ -137,10 +137,11 @@ def test_user_cannot_subscribe_to_another_users_topic(chrome, secure_app):
         assert bob.evaluate(SUBSCRIBE, 'app.user.bob.inbox') == 'subscribed'
         secure_app.publish('app.user.alice.inbox', {'for': 'alice'})
         secure_app.publish('app.user.bob.inbox', {'for': 'bob'})
-        bob.wait_for_function('window.received && window.received.length === 1')
-        bob.wait_for_timeout(300)
+        # The marker: alice's event, had it been let through, comes before it.
+        secure_app.publish('app.user.bob.inbox', {'for': 'marker'})
+        bob.wait_for_function('window.received && window.received.length >= 2')
         return bob.evaluate('window.received')
-    assert in_context(chrome, scenario) == [{'for': 'bob'}]
+    assert in_context(chrome, scenario) == [{'for': 'bob'}, {'for': 'marker'}]
 
 
 def test_browser_publish_to_server_topic_is_refused_and_client_topic_accepted(chrome, secure_app):
