@@ -70,7 +70,7 @@ def hub(brokers, tmp_path_factory):
 
 def publish_wamp(hub, topic, *args):
     hub.publisher.publish(topic, *args)
-    assert hub.publisher.flush(5)
+    assert hub.publisher.flush(30)
 
 
 def until(sub, last_topic, timeout=30):
@@ -114,7 +114,7 @@ def test_amqp_message_arrives_at_wamp_with_mapped_topic_exact_payload_and_metada
                                                    headers={'tenant': 'x'}, message_id='m-1'))
         channel.basic_publish('amq.topic', AMQP_NS + '.log', b'plain text, not JSON')
         channel.basic_publish('amq.topic', AMQP_NS + '.blob', b'\x00\xff\xfe binary')
-        events = sub.collect(3, timeout=10)
+        events = sub.collect(3, timeout=30)
         channel.connection.close()
     assert [e.topic for e in events] == [AMQP_NS + '.orders.created', AMQP_NS + '.log',
                                          AMQP_NS + '.blob']
@@ -183,7 +183,7 @@ def test_amqp_json_with_an_integer_beyond_64_bits_arrives_as_text(hub):
         channel = amqp_channel()
         channel.basic_publish('amq.topic', AMQP_NS + '.bigint', body)
         channel.basic_publish('amq.topic', AMQP_NS + '.bigint', b'{"small": 1}')
-        events = sub.collect(2, timeout=10)
+        events = sub.collect(2, timeout=30)
         channel.connection.close()
     assert [e.args for e in events] == [[body.decode()], [{'small': 1}]]
     assert events[0].kwargs[META]['encoding'] == 'text'
@@ -196,7 +196,7 @@ def test_mqtt_message_arrives_at_wamp_under_the_prefix_with_qos_and_retain(hub):
     with Subscriber(hub.settings, 'iot.' + MQTT_NS, match='prefix') as sub:
         client.publish(MQTT_NS + '/t1/temp', json.dumps({'c': 21.5}), qos=1).wait_for_publish(5)
         client.publish(MQTT_NS + '/t1/raw', b'\x01\x02\xff').wait_for_publish(5)
-        events = sub.collect(2, timeout=10)
+        events = sub.collect(2, timeout=30)
     client.loop_stop()
     client.disconnect()
     assert [(e.topic, e.args) for e in events] == [
@@ -396,13 +396,13 @@ def test_two_routers_on_one_rabbitmq_deliver_each_event_once_on_each(hub, tmp_pa
                 Subscriber(other, TWO_NS, match='prefix') as there:
             publish_wamp(hub, TWO_NS + '.from_hub', 'a')
             other_publisher.publish(TWO_NS + '.from_other', 'b')
-            assert other_publisher.flush(5)
+            assert other_publisher.flush(30)
             first = [TWO_NS + '.from_hub', TWO_NS + '.from_other']
             seen_here = wait_for_topics(here, first)
             # Markers through RabbitMQ, after any second copy of the first two.
             publish_wamp(hub, TWO_NS + '.end_hub', 'c')
             other_publisher.publish(TWO_NS + '.end_other', 'd')
-            assert other_publisher.flush(5)
+            assert other_publisher.flush(30)
             markers = [TWO_NS + '.end_hub', TWO_NS + '.end_other']
             got_here = wait_for_topics(here, markers, seen=seen_here)
             got_there = wait_for_topics(there, first + markers)
@@ -439,7 +439,7 @@ def test_mosquitto_restart_mid_stream_bridge_reconnects_and_delivery_resumes(bro
             client = mqtt_client(broker.port)
             for i in range(5):
                 client.publish('r/n', str(i), qos=1).wait_for_publish(5)
-            before = sub.collect(5, timeout=5)
+            before = sub.collect(5, timeout=30)
             client.loop_stop()
             broker.stop()
             wait_for_log(node, ['MQTT connection (mqtt://127.0.0.1:%d) failed' % broker.port])
@@ -466,9 +466,9 @@ def test_mosquitto_restart_mid_stream_bridge_reconnects_and_delivery_resumes(bro
             mqtt_subscribe(listener, [('r/out', 0)])
             publisher = Publisher(settings)
             publisher.publish('r.out', 'back')
-            assert publisher.flush(5)
+            assert publisher.flush(30)
             publisher.close(2)
-            assert got.get(timeout=5) == b'"back"'
+            assert got.get(timeout=30) == b'"back"'
             listener.loop_stop()
         assert node.process.poll() is None  # the router stayed up throughout
     finally:
@@ -491,7 +491,7 @@ def test_mqtt_durable_session_delivers_what_was_sent_while_the_bridge_was_cut_of
         with Subscriber(settings, 'd', match='prefix') as sub:
             client = mqtt_client(broker.port)
             client.publish('d/n', '0', qos=1).wait_for_publish(5)
-            assert [e.args for e in sub.collect(1, timeout=5)] == [[0]]
+            assert [e.args for e in sub.collect(1, timeout=30)] == [[0]]
             proxy.block()
             wait_for_log(node, ['MQTT connection'])
             for i in range(1, 21):
@@ -606,9 +606,9 @@ def test_wrong_broker_passwords_are_logged_clearly_and_the_router_stays_up(broke
         with Subscriber(settings, 'pw.x') as sub:
             publisher = Publisher(settings)
             publisher.publish('pw.x', 'still routing')
-            assert publisher.flush(5)
+            assert publisher.flush(30)
             publisher.close(2)
-            assert sub.get(timeout=5).args == ['still routing']
+            assert sub.get(timeout=30).args == ['still routing']
         stats = wamp_call(settings, 'livehub.bridges.amqp.stats')
         assert node.process.poll() is None
     finally:

@@ -15,7 +15,7 @@ def test_health_is_200_with_the_counters_while_connected(testapp):
         time.sleep(0.1)
     for n in range(3):
         publisher.publish('app.health.ping', n)
-    assert publisher.flush(5)
+    assert publisher.flush(30)
     response = app.get('/livehub/health')
     assert response.status_int == 200
     assert response.headers['Cache-Control'] == 'no-store'

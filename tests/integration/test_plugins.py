@@ -406,7 +406,7 @@ def test_settings_listed_demo_plugins_tick_and_count_messages(tmp_path, monkeypa
     try:
         with Subscriber(raw, 'demo.clock.tick') as ticks, \
                 Subscriber(raw, 'demo.stats.messages') as stats:
-            tick = ticks.get(timeout=5)
+            tick = ticks.get(timeout=30)
             publish_and_flush(raw, 'demo.messages.lobby', {'text': 'hi'})
             publish_and_flush(raw, 'demo.messages.garden', {'text': 'ho'})
             counts = [e.args[0]['count'] for e in stats.collect(2, timeout=10)]

@@ -106,7 +106,7 @@ async def next_event(session, topic, publish, match='exact', timeout=30):
 def publish_and_flush(publisher, topic, payload):
     def publish():
         publisher.publish(topic, payload)
-        assert publisher.flush(5)
+        assert publisher.flush(30)
     return publish
 
 
@@ -335,7 +335,7 @@ def test_browser_publish_to_an_allowed_client_topic_is_delivered(secure_node):
                                 options=PublishOptions(acknowledge=True))
             alice.leave()
         run(scenario())
-        assert backend.get(5).args == ['hello']
+        assert backend.get(30).args == ['hello']
 
 
 def test_subscriptions_per_session_are_limited(secure_node):
@@ -445,7 +445,7 @@ def frame(payload, opcode=0x1, mask=True):
     return header + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
-def closed_by_router(sock, timeout=5.0):
+def closed_by_router(sock, timeout=30.0):
     """True when the router sends a close frame or drops the connection."""
     sock.settimeout(timeout)
     data = b''
