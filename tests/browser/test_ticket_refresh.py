@@ -7,6 +7,7 @@ back with a fresh one.  A page whose app signs tickets with another secret
 than the router's must be told the ticket was refused, and why.
 """
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -60,7 +61,7 @@ def join_refusal(settings, authid, ticket):
 
 
 def wait_until_refused_as_expired(settings, authid, ticket, timeout=60):
-    import time
+    """Poll the router with ``ticket`` until it refuses it as expired."""
     deadline = time.monotonic() + timeout
     while True:
         refused = join_refusal(settings, authid, ticket)
