@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SECRET = 'tR4-yU8iO2pA6sD0fG3hJ7kL1zX5cV9bN_mQ'
 OTHER_SECRET = 'Zx9-cV3bN7mQ1wE5rT8yU2iO6pA0sD4fG_hJ'
 TTL = 5  # the smallest livehub.ticket_ttl allowed
+START_TIMEOUT = 120  # crossbar takes long to start on a busy machine
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def auth_router(tmp_path):
     raw = router_settings(**{'livehub.auth': 'true', 'livehub.ticket_secret': SECRET,
                              'livehub.ticket_ttl': str(TTL)})
     node = RouterProcess(parse_settings(raw), str(tmp_path / 'router'))
-    node.start(wait_for_log=READY_MESSAGE)
+    node.start(wait_for_log=READY_MESSAGE, timeout=START_TIMEOUT)
     yield raw, node
     node.stop()
 
@@ -95,7 +96,7 @@ def test_page_reconnects_with_a_fresh_ticket_from_the_real_view_after_its_ticket
         node.stop()
         page.wait_for_function("document.querySelector('#status').dataset.state === "
                                "'reconnecting'")
-        node.start(wait_for_log=READY_MESSAGE)
+        node.start(wait_for_log=READY_MESSAGE, timeout=START_TIMEOUT)
         page.wait_for_function(SUBSCRIBED % 2, timeout=30000)
         assert page.evaluate('livehub.hub.sessionCount') == 2
         assert page.evaluate('livehub.hub.details.authid') == 'alice'

@@ -18,6 +18,8 @@ import pytest
 import stomp
 
 from pyramid_livehub.publisher import Publisher
+from pyramid_livehub.router.process import RouterProcess
+from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.subscriber import Subscriber
 from pyramid_livehub.testing import join_as_browser
 from tests.support.bridges import Mosquitto, start_bridged_router, wait_for_log, wamp_call
@@ -81,7 +83,7 @@ def test_amqp_bridge_reconnects_after_rabbitmq_restarts_and_delivers_what_is_sen
     raw = router_settings(**{'livehub.bridges': 'amqp', 'livehub.amqp_broker': private_rabbitmq.url,
                              'livehub.amqp_inbound': ns + '.in.#',
                              'livehub.amqp_outbound': ns + '.out.#'})
-    settings, node = start_bridged_router(raw, str(tmp_path / 'node'), ['amqp'])
+    settings, node = start_bridged_router(raw, str(tmp_path / 'node'), ['amqp'], timeout=120)
     publisher = Publisher(settings)
     try:
         wait_for_log(node, ['livehub bridge amqp: connected'])
@@ -149,7 +151,7 @@ def test_stomp_bridge_reconnects_after_its_connection_is_cut_and_delivers_both_w
                              'livehub.stomp_uri': '127.0.0.1:%d' % proxy.port,
                              'livehub.stomp_inbound': ns + '.in.#',
                              'livehub.stomp_outbound': ns + '.out.#'})
-    settings, node = start_bridged_router(raw, str(tmp_path / 'node'), ['stomp'])
+    settings, node = start_bridged_router(raw, str(tmp_path / 'node'), ['stomp'], timeout=120)
     frames = queue.Queue()
 
     class Listener(stomp.ConnectionListener):
@@ -209,7 +211,7 @@ def test_mqtt_wrong_password_is_refused_naming_the_settings_and_the_right_one_wo
                                  'livehub.mqtt_password': password,
                                  'livehub.mqtt_wamp_prefix': 'mq',
                                  'livehub.mqtt_inbound': ns + '/#'})
-        return start_bridged_router(raw, str(tmp_path / name), ['mqtt'])
+        return start_bridged_router(raw, str(tmp_path / name), ['mqtt'], timeout=120)
 
     try:
         settings, node = mqtt_router('wrong-password', 'wrong')
@@ -286,8 +288,9 @@ class StuckSubscriber:
         self.thread.join(10)
 
 
-def test_a_stuck_wamp_subscriber_does_not_cost_the_others_any_event(private_router):
-    node = private_router()
+def test_a_stuck_wamp_subscriber_does_not_cost_the_others_any_event(tmp_path):
+    node = RouterProcess(parse_settings(router_settings()), str(tmp_path / 'router'))
+    node.start(timeout=120)  # crossbar takes long to start on a busy machine
     settings = node.settings
     topic = 'demo.slow.%s' % RUN
     count, payload = 3000, 'x' * 1024
@@ -311,5 +314,6 @@ def test_a_stuck_wamp_subscriber_does_not_cost_the_others_any_event(private_rout
     finally:
         publisher.close(2)
         stuck.close()
+        node.stop()
     assert got_backend == list(range(count))
     assert got_browser == list(range(count))
