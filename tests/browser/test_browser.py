@@ -52,7 +52,10 @@ def test_html_payload_is_shown_as_text_and_never_run(browser_context, live_app):
     assert page.inner_text('#value') == hostile
     assert page.locator('#feed .livehub-text').all_inner_texts() == [hostile]
     assert page.locator('#feed img, #feed script, #feed b, #value *').count() == 0
-    page.wait_for_timeout(200)  # an onerror handler would have fired by now
+    # Marker: a broken image of our own reports its error; one injected earlier
+    # would have fired its onerror by then.
+    page.evaluate("() => new Promise(done => { const probe = new Image(); "
+                  "probe.onerror = done; probe.src = 'x?probe=' + Date.now(); })")
     assert page.evaluate('window.pwned') is None
 
 
@@ -104,9 +107,15 @@ def test_session_subscribe_works_as_autobahn_documents(browser_context, live_app
 
     page.evaluate('() => window.sub.unsubscribe()')
     assert page.evaluate('livehub.session.subscriptions.length') == 0
+    # A marker topic published after: the unsubscribed event would come before it.
+    page.evaluate('''() => livehub.session.subscribe('demo.browser.js_marker', (args) => {
+        window.received.push({marker: args[0]});
+    })''')
     live_app.publish('demo.browser.js', {'k': 'after unsubscribe'})
-    page.wait_for_timeout(300)
-    assert page.evaluate('window.received.length') == 1
+    live_app.publish('demo.browser.js_marker', {'m': 1})
+    page.wait_for_function('window.received.length >= 2')
+    assert page.evaluate('window.received.map(r => r.marker || r.args[0].k)') == [
+        'v', {'m': 1}]
 
 
 def test_prefix_subscription_receives_the_subtopics(browser_context, live_app):
@@ -185,8 +194,11 @@ def test_closing_the_connection_shows_offline_and_stops_events(browser_context, 
     page.evaluate('livehub.close()')
     assert page.get_attribute('#status', 'data-state') == 'offline'
     assert page.evaluate('livehub.session.isOpen') is False
+    # Marker: another page on the topic shows the event; by then it would have
+    # reached the closed page too.
+    observer = open_widget_page(browser_context, live_app, 'demo.browser.close', field='n')
     live_app.publish('demo.browser.close', {'n': 1})
-    page.wait_for_timeout(300)
+    observer.wait_for_function("document.querySelector('#value').textContent === '1'")
     assert page.inner_text('#value') == 'none yet'
     error = page.evaluate("livehub.session.publish('demo.x', []).then(() => 'ok', e => e.message)")
     assert 'not connected' in error
@@ -234,8 +246,17 @@ def test_widgets_added_later_are_bound_and_removed_ones_unsubscribe(browser_cont
         document.body.appendChild(wrapper);
         wrapper.appendChild(document.querySelector('#fragment'));
     }''')
-    page.wait_for_timeout(100)  # the observer runs after the moves
-    assert page.evaluate('livehub.session.subscriptions.length') == 2
+    # Marker: a widget added after the moves; the observer handles the moves first.
+    page.evaluate('''() => {
+        const marker = document.createElement('span');
+        marker.id = 'marker';
+        marker.dataset.livehubValue = 'demo.browser.late_marker';
+        document.body.appendChild(marker);
+    }''')
+    page.wait_for_function('livehub.session.subscriptions.length >= 3')
+    assert page.evaluate('livehub.session.subscriptions.length') == 3
+    page.evaluate("() => document.querySelector('#marker').remove()")
+    page.wait_for_function('livehub.session.subscriptions.length === 2')
     page.evaluate("() => { window.removed = document.querySelector('#late'); "
                   "window.removed.remove(); }")
     page.wait_for_function('livehub.session.subscriptions.length === 1')

@@ -108,10 +108,13 @@ def test_demo_sensor_card_shows_an_mqtt_reading_when_the_bridge_is_on(
 
     shown = "document.querySelector('#sensor').textContent === '21.5 \u00b0C'"
     # The bridge may still be connecting to Mosquitto: publish until a reading arrives.
-    for _ in range(20):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    for _ in range(60):
         paho.mqtt.publish.single('demo/sensors/temperature', '{"celsius": 21.5}',
                                  hostname='127.0.0.1', port=1883)
-        page.wait_for_timeout(500)
-        if page.evaluate(shown):
+        try:
+            page.wait_for_function(shown, timeout=500)
             break
+        except PlaywrightTimeout:
+            continue
     assert page.inner_text('#sensor') == '21.5 \u00b0C'

@@ -61,7 +61,7 @@ def test_page_that_starts_while_router_is_down_connects_when_it_comes_up(
         page = browser_context.new_page()
         page.goto(app.url + '/page?topic=demo.restart.late&field=n')
         page.wait_for_function("document.querySelector('#status').dataset.state === 'connecting'")
-        page.wait_for_timeout(700)  # a few failed attempts
+        page.wait_for_function('livehub.hub._retryCount >= 3')  # a few failed attempts
         assert page.get_attribute('#status', 'data-state') == 'connecting'
 
         node.start()

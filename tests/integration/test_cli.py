@@ -1,11 +1,47 @@
 """The livehub command through a real router."""
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 
 LIVEHUB = os.path.join(os.path.dirname(sys.executable), 'livehub')
+
+
+def read_until(stream, text, timeout, keep_draining=False):
+    """Read lines of a child's pipe (in a thread) until one contains ``text``; fail after ``timeout``.
+
+    A bare ``readline()`` would block for ever on a child that prints nothing.
+    The thread stops at that line unless ``keep_draining`` (then it reads
+    and drops the rest, so that a chatty child never blocks on a full pipe).
+    """
+    lines = queue.Queue()
+
+    def pump():
+        found = False
+        for line in iter(stream.readline, ''):
+            if not found:
+                lines.put(line)
+            found = found or text in line
+            if found and not keep_draining:
+                return
+        lines.put(None)  # EOF
+    threading.Thread(target=pump, daemon=True).start()
+    seen = []
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            line = None
+        if line is None:
+            raise AssertionError('%r not printed within %ss; got: %s' % (text, timeout,
+                                                                       ''.join(seen)[-2000:]))
+        seen.append(line)
+        if text in line:
+            return line
 
 
 def write_ini(path, router):
@@ -21,11 +57,7 @@ def test_publish_and_tail_round_trip_through_the_router(router, tmp_path):
                              '--ini', ini], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
-        deadline = time.monotonic() + 20
-        line = ''
-        while 'subscribed' not in line and time.monotonic() < deadline:
-            line = tail.stderr.readline()
-        assert 'subscribed' in line, 'livehub tail did not subscribe'
+        read_until(tail.stderr, 'subscribed', 30)
         done = subprocess.run([LIVEHUB, 'publish', 'app.cli.hello', '{"n": 1}',
                                '--kwargs', '{"by": "cli"}', '--ini', ini],
                               capture_output=True, text=True, timeout=30)
@@ -51,8 +83,8 @@ def test_livehub_router_runs_crossbar_from_the_app_ini_and_stops_on_sigterm(tmp_
     router = subprocess.Popen([LIVEHUB, 'router', '--ini', str(ini), '--cbdir', str(tmp_path / 'cb')],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        line = router.stdout.readline()
-        assert 'livehub router: browsers at ws://127.0.0.1:%d/ws' % ws_port in line, line
+        read_until(router.stdout, 'livehub router: browsers at ws://127.0.0.1:%d/ws' % ws_port, 60,
+                   keep_draining=True)
         settings = parse_settings({'livehub.router_url': 'rs://127.0.0.1:%d' % rs_port,
                                    'livehub.browser_url': 'ws://127.0.0.1:%d/ws' % ws_port,
                                    'livehub.realm': 'fromini'})

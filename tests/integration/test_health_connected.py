@@ -1,16 +1,21 @@
 """``GET /livehub/health`` while the publisher is connected to a real router."""
+import time
+
 from pyramid_livehub import get_publisher
 
 
 def test_health_is_200_with_the_counters_while_connected(testapp):
     app = testapp  # its publisher is closed by the fixture
     publisher = get_publisher(app.app.registry)
-    # Nobody has published yet: the view starts the publisher itself.
-    health = app.get('/livehub/health').json
-    assert health['connected'] is True
+    # Nobody has published yet: the view starts the publisher itself.  The
+    # view waits only briefly for the first join; ask again until it is in.
+    deadline = time.monotonic() + 30
+    while not app.get('/livehub/health', expect_errors=True).json['connected']:
+        assert time.monotonic() < deadline, 'the publisher did not connect within 30 s'
+        time.sleep(0.1)
     for n in range(3):
         publisher.publish('app.health.ping', n)
-    assert publisher.flush(5)
+    assert publisher.flush(30)
     response = app.get('/livehub/health')
     assert response.status_int == 200
     assert response.headers['Cache-Control'] == 'no-store'

@@ -112,15 +112,41 @@ def mqtt_subscribe(client, topics, timeout=10):
 
 
 class Mosquitto:
-    """A private mosquitto on a free port (so that fault tests never stop the shared one)."""
+    """A private mosquitto on a free port (so that fault tests never stop the shared one).
 
-    def __init__(self, port=None):
+    ``users`` (``{name: password}``) turns anonymous access off and writes a
+    password file with ``mosquitto_passwd``.
+    """
+
+    def __init__(self, port=None, users=None):
         self.port = port or free_port()
+        self.users = users
         self.process = None
+        self.directory = None
+
+    def _command(self):
+        if not self.users:
+            return ['mosquitto', '-p', str(self.port)]
+        import os
+        import tempfile
+        self.directory = self.directory or tempfile.mkdtemp(prefix='livehub-mosquitto-')
+        os.chmod(self.directory, 0o755)  # mosquitto may drop to its own user
+        passwords = os.path.join(self.directory, 'passwords')
+        open(passwords, 'w').close()
+        for name, password in self.users.items():
+            subprocess.run(['mosquitto_passwd', '-b', passwords, name, password], check=True,
+                           capture_output=True, timeout=30)
+        os.chmod(passwords, 0o644)
+        conf = os.path.join(self.directory, 'mosquitto.conf')
+        with open(conf, 'w') as fh:
+            fh.write('listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\n'
+                     % (self.port, passwords))
+        os.chmod(conf, 0o644)
+        return ['mosquitto', '-c', conf]
 
     def start(self):
         """Start and wait until it listens."""
-        self.process = subprocess.Popen(['mosquitto', '-p', str(self.port)],
+        self.process = subprocess.Popen(self._command(),
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not port_open('127.0.0.1', self.port):

@@ -57,6 +57,7 @@ class MqttBridge(BrokerBridge):
             'livehub-%s' % self.settings['realm'] if durable else
             'livehub-%s' % uuid.uuid4().hex[:12])
         self._online = threading.Event()
+        self._refused = False  # the broker refused our last CONNECT
         client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
                              protocol=paho.MQTTv5)
         if self.setting('username'):
@@ -98,7 +99,9 @@ class MqttBridge(BrokerBridge):
                 hint = '; check livehub.mqtt_username and livehub.mqtt_password'
             self.connection_failed('MQTT connect', '%s%s' % (reason_code, hint),
                                    self.settings['max_retry_delay'])
+            self._refused = True
             return
+        self._refused = False
         subscriptions = [(text, SubscribeOptions(qos=self.qos, noLocal=True))
                          for text in self.setting('inbound')]
         if subscriptions:
@@ -108,7 +111,9 @@ class MqttBridge(BrokerBridge):
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self._online.clear()
-        if not self.stopping.is_set():
+        # A refused CONNECT is followed by a disconnect: keep the refusal (it
+        # names the settings to fix) as the last error rather than this echo.
+        if not self.stopping.is_set() and not self._refused:
             self.connection_failed('MQTT connection', reason_code,
                                    self.settings['initial_retry_delay'])
 
