@@ -125,7 +125,7 @@ class RouterProcess:
             result.append((parts.hostname, parts.port))
         return result
 
-    def start(self, timeout=30.0, wait_for_log=None):
+    def start(self, timeout=90.0, wait_for_log=None):
         """Start the node; wait until it listens (and ``wait_for_log`` appears in its log).
 
         Refuses (RuntimeError) before writing anything when another router

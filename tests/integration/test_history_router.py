@@ -26,7 +26,7 @@ def redis_store_url():
 
 def start_router(settings, cbdir):
     node = RouterProcess(settings, cbdir)
-    node.start(timeout=40, wait_for_log='livehub history: ready')
+    node.start(timeout=120, wait_for_log='livehub history: ready')
     return node
 
 
