@@ -14,7 +14,7 @@ from pyramid_livehub.settings import parse_settings
 RABBITMQ_URL = 'amqp://guest:guest@127.0.0.1:5672/%2F'
 
 
-def start_bridged_router(raw, cbdir, bridges, timeout=40):
+def start_bridged_router(raw, cbdir, bridges, timeout=120):
     """Start a router from raw settings; wait until every bridge in ``bridges`` logged in."""
     settings = parse_settings(raw)
     node = RouterProcess(settings, cbdir)
