@@ -152,6 +152,9 @@ class Publisher:
         #: seq -> (topic, args, kwargs, msgid): sent, not yet acknowledged (insertion = send order)
         self._unacked = {}
         self._seq = 0
+        self._retrying = False  # a retry-later refusal was logged; quiet until an ack
+        self._history_open = not (self.acks and self.history_rules)
+        self._held_fresh = set()  # seqs held before their first write
         self._msgid_prefix = uuid.uuid4().hex[:12]
         self._background = BackgroundSession(
             settings, name='livehub-publisher', on_join=self._on_join,
@@ -325,6 +328,7 @@ class Publisher:
         self._lock = threading.Lock()
         self._queue.after_fork()
         self._unacked = {}
+        self._held_fresh = set()
         self._msgid_prefix = uuid.uuid4().hex[:12]
         self._pid = os.getpid()
         self._last_refusal = None
@@ -337,13 +341,53 @@ class Publisher:
             self.stats.reconnects += 1
             log.info('livehub: reconnected to %s, %d events queued, %d to resend',
                      self.settings['router_url'], len(self._queue), len(self._unacked))
+        # History events wait until the router's history component answers:
+        # right after a router start it registers a moment after the router
+        # accepts sessions, and a batch refused then and retried later would
+        # land behind newer ones.
+        self._history_open = not (self.acks and self.history_rules)
         if self._unacked:
             # What the last session did not confirm goes first, in order.
             resend = sorted(self._unacked.items())
             self.stats.resent += len(resend)
-            self._send(session, [(seq,) + record for seq, record in resend])
+            self._send(session, [(seq,) + record for seq, record in resend], fresh=False)
+        if not self._history_open:
+            self._open_history(session)
         self._wake_pending = True
         self._drain()
+
+    def _open_history(self, session):
+        """Ask for the history component; when it answers, send the history events held."""
+        if session is not self._background.session:
+            return
+        try:
+            reply = session.call(PROCEDURE_PREFIX + 'stats')  # registered last of its procedures
+        except Exception:  # noqa: BLE001 - the session is going away; the next join retries
+            return
+
+        def done(reply):
+            if reply.cancelled() or session is not self._background.session:
+                return
+            exc = reply.exception()
+            if exc is not None:
+                if getattr(exc, 'error', None) == _NO_SUCH_PROCEDURE and not self._retrying:
+                    self._retrying = True
+                    log.warning('livehub: the router at %s has no history component (yet); '
+                                'events on livehub.history topics wait for it. It registers '
+                                'shortly after a router start; if this lasts, run the router '
+                                'with the same livehub.history as the app',
+                                self.settings['router_url'])
+                self._background.loop.call_later(self.RETRY_DELAY, self._open_history, session)
+                return
+            self._retrying = False
+            self._history_open = True
+            held = [(seq,) + record for seq, record in sorted(self._unacked.items())
+                    if self._keeps_history(record[0])]
+            never_written = sum(1 for item in held if item[0] in self._held_fresh)
+            self._held_fresh.clear()
+            self._send(session, held, fresh=False)
+            self.stats.sent += never_written
+        reply.add_done_callback(done)
 
     def _on_leave(self, session, details):
         reason = getattr(details, 'reason', None) or ''
@@ -401,7 +445,7 @@ class Publisher:
             self._wake_pending = True
             loop.call_later(self.settings['publish_linger'], self._drain)
 
-    def _send(self, session, items):
+    def _send(self, session, items, fresh=True):
         """Send ``(seq, topic, args, kwargs, msgid)`` items, acknowledged; return the count written.
 
         Whatever is not written stays in ``_unacked`` and is resent on the
@@ -412,6 +456,11 @@ class Publisher:
         for item in items:
             (history if self._keeps_history(item[1]) else plain).append(item)
         written = 0
+        if history and not self._history_open:
+            # held until _open_history; counted as sent when written
+            if fresh:
+                self._held_fresh.update(item[0] for item in history)
+            history = []
         batch = RawSocketBatch.for_session(session) if plain else None
         for seq, topic, args, kwargs, _ in plain:
             try:
@@ -510,6 +559,7 @@ class Publisher:
 
     def _acknowledged(self, seqs, session):
         unacked = self._unacked
+        self._retrying = False
         for seq in seqs:
             if unacked.pop(seq, None) is not None:
                 self.stats.acked += 1
@@ -524,22 +574,29 @@ class Publisher:
             return  # the connection is gone: kept, resent on the next join
         uri = getattr(exc, 'error', None)
         if uri in _RETRY_LATER:
-            # The history store failed for a moment: nothing was published, so
-            # the same events (same msgids) go again shortly.
-            log.warning('livehub: the router could not store %d events yet (%s); retrying in '
-                        '%ss', len(seqs), uri, self.RETRY_DELAY)
+            # The history store failed for a moment, or the router's history
+            # component is not (yet, again) registered: nothing was published,
+            # so the same events (same msgids) go again shortly.
+            if not self._retrying:
+                self._retrying = True
+                hint = ''
+                if uri == _NO_SUCH_PROCEDURE:
+                    hint = (' (no history component registered: it joins shortly after a '
+                            'router start; if this lasts, run the router with the same '
+                            'livehub.history as the app)')
+                log.warning('livehub: the router could not take %d events on %r yet: %s%s; '
+                            'retrying every %ss', len(seqs),
+                            self._unacked[seqs[0]][0] if seqs[0] in self._unacked else '?',
+                            uri, hint, self.RETRY_DELAY)
             self._background.loop.call_later(self.RETRY_DELAY, self._retry, seqs, session)
             return
+        record = None
         for seq in seqs:
-            record = self._unacked.pop(seq, None)
+            record = self._unacked.pop(seq, None) or record
             if record is not None:
                 self.stats.failed += 1
-        hint = ''
-        if uri == 'wamp.error.no_such_procedure':
-            hint = ('; the router runs no history component: start it (`livehub router '
-                    '--ini`) with the same livehub.history as the app')
-        log.error('livehub: router refused %d event(s) on %r: %s%s', len(seqs),
-                  record[0] if record else '?', exc, hint)
+        log.error('livehub: router refused %d event(s) on %r: %s', len(seqs),
+                  record[0] if record else '?', exc)
 
     def _retry(self, seqs, session):
         if session is not self._background.session:
@@ -547,7 +604,7 @@ class Publisher:
         items = [(seq,) + self._unacked[seq] for seq in seqs if seq in self._unacked]
         if items:
             self.stats.resent += len(items)
-            self._send(session, items)
+            self._send(session, items, fresh=False)
 
     def _put_back(self, events):
         lost = self._queue.put_back(events)
@@ -633,8 +690,11 @@ class RawSocketBatch:
         return True
 
 
+_NO_SUCH_PROCEDURE = 'wamp.error.no_such_procedure'
+
 #: Errors after which the same events are sent again (nothing was published).
-_RETRY_LATER = ('livehub.history.store_unavailable', 'livehub.history.publish_failed')
+_RETRY_LATER = ('livehub.history.store_unavailable', 'livehub.history.publish_failed',
+                _NO_SUCH_PROCEDURE)
 
 
 #: WAMP reasons for which retrying cannot help until the configuration changes
