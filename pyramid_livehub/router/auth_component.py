@@ -8,7 +8,8 @@ this module, like :mod:`pyramid_livehub.router.plugins.host`.
 from autobahn.wamp.exception import ApplicationError
 from twisted.internet.defer import inlineCallbacks
 
-from pyramid_livehub.router.auth import (AUTHENTICATE, AUTHORIZE, BROWSER_ROLES, READY_MESSAGE,
+from pyramid_livehub.router.auth import (AUTHENTICATE, AUTHORIZE, BROWSER_ROLES,
+                                         HISTORY_READ_PROCEDURES, READY_MESSAGE,
                                          TopicAuthorizer)
 from pyramid_livehub.router.component import LivehubComponent
 from pyramid_livehub.security import TicketError, verify_ticket
@@ -73,5 +74,7 @@ class LivehubAuthComponent(LivehubComponent):
                           uri=uri, session=session.get('session'),
                           role=session.get('authrole'), authid=session.get('authid'),
                           reason=reason)
-        # never cached: the answer depends on the authid and the subscription count
-        return {'allow': allowed, 'disclose': False, 'cache': False}
+        # never cached: the answer depends on the authid and the subscription count;
+        # the history component needs the caller to check the topic
+        disclose = action == 'call' and uri in HISTORY_READ_PROCEDURES
+        return {'allow': allowed, 'disclose': disclose, 'cache': False}
