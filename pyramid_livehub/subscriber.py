@@ -33,7 +33,7 @@ Event = collections.namedtuple('Event', 'topic args kwargs position recovered',
                                defaults=(None, True))
 
 #: Seconds recovery waits for the router's history component after a reconnect.
-RECOVERY_WAIT = 10.0
+RECOVERY_WAIT = 30.0
 
 _RETRY_LATER = ('wamp.error.no_such_procedure', 'livehub.history.store_unavailable')
 
