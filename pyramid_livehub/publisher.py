@@ -8,15 +8,17 @@ While the router is away, events wait in the queue (up to
 ``livehub.queue_size``) and go out in order when it is back.
 
 Acknowledged publishing (``livehub.publish_acks``, the default): each event
-stays in the publisher until the router confirmed it -- a PUBLISHED reply
-for a plain topic, the result of ``livehub.history.publish_batch`` (the
-assigned positions) for a topic in ``livehub.history``.  Sending does not
-wait for replies (they are matched by request id as they come), so the cost
-is the replies' bytes, not round trips.  When the connection drops, what was
+stays in the publisher until the router confirmed it -- for a topic in
+``livehub.history`` the result of ``livehub.history.publish_batch`` (the
+assigned positions), for other topics the result of one cheap call
+(``wamp.session.count``) written after the batch's PUBLISH messages: the
+router handles a session's messages in order, so its answer means every
+PUBLISH before it was routed.  Sending never waits for a reply, so the cost
+is one reply per batch, not a round trip per event.  When the connection drops, what was
 not confirmed is sent again first on the next session; on history topics a
 resend carries the same ``msgid`` and the router drops it if the first copy
 got through, so nothing is stored or delivered twice.  Plain topics have no
-such record: a resend after a lost PUBLISHED reply can deliver an event
+such record: a resend after a lost acknowledgement can deliver an event
 twice (at-least-once).
 
 The thread starts lazily in the process that first publishes, so a forking
@@ -81,37 +83,6 @@ class HistoryNotEnabled(LookupError):
     """``history()``/``position()`` asked about a topic that keeps no history."""
 
 
-class _PublishAck:
-    """Stands in for the future of one acknowledged PUBLISH in Autobahn's request table.
-
-    Autobahn resolves ``on_reply`` with ``set_result`` (PUBLISHED) or
-    ``set_exception`` (ERROR, lost session); a plain object with those
-    methods costs far less than a future per event.
-    """
-
-    __slots__ = ('publisher', 'seq', 'session', '_done')
-
-    def __init__(self, publisher, seq, session):
-        self.publisher = publisher
-        self.seq = seq
-        self.session = session
-        self._done = False
-
-    def done(self):
-        return self._done
-
-    def set_result(self, publication):
-        self._done = True
-        self.publisher._acknowledged((self.seq,), self.session)
-
-    def set_exception(self, exc):
-        self._done = True
-        self.publisher._refused((self.seq,), self.session, exc)
-
-    def add_done_callback(self, callback):  # Autobahn never calls it; present for safety
-        pass
-
-
 class Publisher:
     """Publishes WAMP events from any thread of a (possibly forked) process.
 
@@ -122,9 +93,9 @@ class Publisher:
     (``livehub.publish_acks``): events on topics that keep history go to the
     router's history component (``livehub.history.publish_batch``, one call
     per batch, each event with its own ``msgid`` so that a resend is dropped
-    where the position is assigned); other events go as WAMP acknowledged
-    publishes (PUBLISHED replies).  Neither waits for one acknowledgement
-    before sending the next.  After a lost connection the unacknowledged
+    where the position is assigned); other events are published and followed
+    by one barrier call per batch whose result confirms them.  Nothing waits
+    for one acknowledgement before sending the next.  After a lost connection the unacknowledged
     events are resent, in order, before newer ones.
     """
 
@@ -451,7 +422,6 @@ class Publisher:
         Whatever is not written stays in ``_unacked`` and is resent on the
         next join.
         """
-        from autobahn.wamp.types import PublishOptions
         history, plain = [], []
         for item in items:
             (history if self._keeps_history(item[1]) else plain).append(item)
@@ -461,31 +431,58 @@ class Publisher:
             if fresh:
                 self._held_fresh.update(item[0] for item in history)
             history = []
-        batch = RawSocketBatch.for_session(session) if plain else None
-        for seq, topic, args, kwargs, _ in plain:
-            try:
-                if batch is not None:
-                    batch.add(topic, args, kwargs, ack=_PublishAck(self, seq, session))
-                else:
-                    reply = session.publish(topic, *args, options=PublishOptions(
-                        acknowledge=True), **kwargs)
-                    reply.add_done_callback(self._publish_done(seq, session))
-            except Exception as exc:  # noqa: BLE001 - must never kill the loop
-                if not session.is_attached():
-                    return written  # the rest is resent on the next join
-                self._unacked.pop(seq, None)
-                self.stats.failed += 1
-                log.error('livehub: router refused event on %r: %s', topic, exc)
-                continue
-            written += 1
-        if batch is not None and not batch.write():
-            return 0  # connection closing: all kept for the resend
+        if plain:
+            written = self._publish_with_barrier(session, plain)
+            if written is None:
+                return 0  # connection closing: all kept for the resend
         for start in range(0, len(history), self.HISTORY_BATCH):
             chunk = history[start:start + self.HISTORY_BATCH]
             if not self._call_history(session, chunk, track=True):
                 break
             written += len(chunk)
         return written
+
+    def _publish_with_barrier(self, session, items):
+        """PUBLISH ``items``, then one cheap call; its result acknowledges them all.
+
+        The router handles one session's messages in order, so when it
+        answers a call written after the events it has routed every one of
+        them.  One reply per batch costs the publisher far less CPU than a
+        WAMP acknowledged publish's PUBLISHED reply per event (measured in the
+        publishing process: ~27 against ~50 us of CPU per event; fire-and-forget ~15).
+        Returns the count written, None if the connection is closing.
+        """
+        batch = RawSocketBatch.for_session(session)
+        seqs = []
+        for seq, topic, args, kwargs, _ in items:
+            try:
+                if batch is not None:
+                    batch.add(topic, args, kwargs)
+                else:
+                    session.publish(topic, *args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - must never kill the loop
+                if not session.is_attached():
+                    break  # the rest is resent on the next join
+                self._unacked.pop(seq, None)
+                self.stats.failed += 1
+                log.error('livehub: router refused event on %r: %s', topic, exc)
+                continue
+            seqs.append(seq)
+        if batch is not None and not batch.write():
+            return None
+        if not seqs:
+            return 0
+        try:
+            reply = session.call(BARRIER_PROCEDURE)
+        except Exception:  # noqa: BLE001 - TransportLost: kept for the resend
+            return len(seqs)
+
+        def done(reply):
+            if not reply.cancelled() and reply.exception() is None:
+                self._acknowledged(seqs, session)
+            # else the session is gone: the events stay and are resent
+        reply.add_done_callback(done)
+        return len(seqs)
 
     def _send_unacknowledged(self, session, events):
         """Fire-and-forget: write ``(topic, args, kwargs)`` events; return the count written."""
@@ -545,17 +542,6 @@ class Publisher:
                           chunk[0][1], exc)
         reply.add_done_callback(done)
         return True
-
-    def _publish_done(self, seq, session):
-        def done(reply):
-            if reply.cancelled():
-                return
-            exc = reply.exception()
-            if exc is None:
-                self._acknowledged((seq,), session)
-            else:
-                self._refused((seq,), session, exc)
-        return done
 
     def _acknowledged(self, seqs, session):
         unacked = self._unacked
@@ -628,11 +614,8 @@ class RawSocketBatch:
     Autobahn's ``session.publish()`` writes each message with two socket
     writes (length prefix, then body).  Here the messages are built and
     serialized by Autobahn exactly as ``publish()`` does (same message class,
-    same request-id generator, same serializer), but written together.  For
-    an acknowledged publish (``ack`` given) the request is entered in the
-    session's table of outstanding publishes, as ``publish()`` does, so that
-    Autobahn hands the PUBLISHED (or ERROR) reply to ``ack``.  Used only when
-    the session runs over rawsocket; other transports fall back to
+    same request-id generator, same serializer), but written together.  Used
+    only when the session runs over rawsocket; other transports fall back to
     ``session.publish()``.
     """
 
@@ -641,7 +624,6 @@ class RawSocketBatch:
         self.protocol = protocol
         self.events = []
         self._chunks = []
-        self._request_ids = []
 
     @classmethod
     def for_session(cls, session):
@@ -650,29 +632,19 @@ class RawSocketBatch:
         if (getattr(protocol, 'prefix_format', None) is None
                 or getattr(protocol, '_serializer', None) is None
                 or getattr(protocol, 'transport', None) is None
-                or not hasattr(session, '_request_id_gen')
-                or not hasattr(session, '_publish_reqs')):
+                or not hasattr(session, '_request_id_gen')):
             return None
         return cls(session, protocol)
 
-    def add(self, topic, args, kwargs, ack=None):
-        """Serialize one PUBLISH (raises like ``publish()`` on a bad message).
-
-        ``ack``: an object with ``set_result``/``set_exception``/``done``
-        that gets the router's reply; None: fire-and-forget.
-        """
+    def add(self, topic, args, kwargs):
+        """Serialize one PUBLISH (raises like ``publish()`` on a bad message)."""
         from autobahn.wamp import message
-        request_id = self.session._request_id_gen.next()
-        msg = message.Publish(request_id, topic, args=args, kwargs=kwargs or None,
-                              acknowledge=True if ack is not None else None)
+        msg = message.Publish(self.session._request_id_gen.next(), topic,
+                              args=args, kwargs=kwargs or None)
         data, _ = self.protocol._serializer.serialize(msg)
         if len(data) > self.protocol.max_length_send:
             raise ValueError('event of %d bytes exceeds the rawsocket limit of %d bytes'
                              % (len(data), self.protocol.max_length_send))
-        if ack is not None:
-            from autobahn.wamp.request import PublishRequest
-            self.session._publish_reqs[request_id] = PublishRequest(request_id, ack, was_encrypted=False)
-            self._request_ids.append(request_id)
         self._chunks.append(struct.pack(self.protocol.prefix_format, len(data)))
         self._chunks.append(data)
         self.events.append((topic, args, kwargs))
@@ -683,14 +655,15 @@ class RawSocketBatch:
             return True
         transport = self.protocol.transport
         if transport is None or transport.is_closing() or not self.session.is_attached():
-            for request_id in self._request_ids:
-                self.session._publish_reqs.pop(request_id, None)
             return False
         transport.write(b''.join(self._chunks))
         return True
 
 
 _NO_SUCH_PROCEDURE = 'wamp.error.no_such_procedure'
+
+#: The router's own cheapest procedure: its result confirms what was written before the call.
+BARRIER_PROCEDURE = 'wamp.session.count'
 
 #: Errors after which the same events are sent again (nothing was published).
 _RETRY_LATER = ('livehub.history.store_unavailable', 'livehub.history.publish_failed',

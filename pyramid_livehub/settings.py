@@ -62,7 +62,7 @@ CORE_SETTINGS: list[Setting] = [
             'published event at ~1,500 events/s here, for ~1 ms more latency.'),
     Setting('publish_acks', True, as_bool,
             'The publisher keeps each event until the router acknowledged it and resends '
-            'what was not acknowledged after a lost connection (WAMP acknowledged publish; '
+            'what was not acknowledged after a lost connection (one confirming call per batch; '
             'topics in `livehub.history` through the history component, where a resend is '
             'dropped as a duplicate). `false`: fire-and-forget, as fast but an event in flight '
             'when the router dies is lost (`flush()` then only confirms that the router read '
