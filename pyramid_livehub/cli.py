@@ -5,6 +5,7 @@
     livehub router [--ini app.ini] [--cbdir DIR]   # crossbar with the app's settings
     livehub publish TOPIC [JSON] [--kwargs JSON]   # one event, then exit
     livehub tail TOPIC [--match prefix]            # print events as JSON lines
+    livehub tail TOPIC --since OFFSET              # kept events after OFFSET, then live
     livehub config [--ini app.ini]                 # print the rendered crossbar config
     livehub list [--ini app.ini] [--running]       # consumers and producers (and counters)
 
@@ -206,7 +207,10 @@ def cmd_tail(args):
     reason = topic_error(args.topic, allow_empty_components=args.match == 'wildcard')
     if reason and not (args.match == 'prefix' and args.topic.endswith('.')):
         raise SystemExit('livehub tail: %r is not a valid WAMP topic: %s' % (args.topic, reason))
-    subscriber = Subscriber(settings, args.topic, match=args.match)
+    try:
+        subscriber = Subscriber(settings, args.topic, match=args.match, since=args.since)
+    except ValueError as exc:
+        raise SystemExit('livehub tail: %s' % exc)
     try:
         subscriber.start(timeout=args.timeout)
     except RuntimeError as exc:
@@ -220,8 +224,12 @@ def cmd_tail(args):
                 event = subscriber.get(timeout=1)
             except queue.Empty:
                 continue
-            print(codec.dumps({'topic': event.topic, 'args': event.args,
-                               'kwargs': event.kwargs}), flush=True)
+            line = {'topic': event.topic, 'args': event.args, 'kwargs': event.kwargs}
+            if event.position is not None:
+                line['position'] = event.position
+            if not event.recovered:
+                line['recovered'] = False  # events before this one were missed
+            print(codec.dumps(line), flush=True)
             seen += 1
     except KeyboardInterrupt:
         pass
@@ -286,6 +294,9 @@ def build_parser():
     tail.add_argument('topic')
     tail.add_argument('--match', choices=['exact', 'prefix', 'wildcard'], default='exact')
     tail.add_argument('--count', type=int, help='exit after this many events')
+    tail.add_argument('--since', type=int, metavar='OFFSET',
+                      help='first print the kept events after this offset (a topic in '
+                           'livehub.history, --match exact), then follow live')
     tail.add_argument('--timeout', type=float, default=10.0)
 
     add('config', cmd_config, 'print the rendered crossbar config')

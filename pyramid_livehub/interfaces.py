@@ -60,6 +60,13 @@ class PublisherLike(Protocol):
     def close(self, timeout: float | None = ...) -> None:
         """Send what is queued (up to ``timeout``) and stop."""
 
+    def history(self, topic: str, limit: int | None = ..., since: int | None = ...,
+                timeout: float = ...) -> dict[str, Any]:
+        """Events the router keeps for a history-enabled topic."""
+
+    def position(self, topic: str, timeout: float = ...) -> dict[str, Any]:
+        """The topic's current ``{"epoch", "offset"}``."""
+
 
 class ILivehubSettings(Interface):
     """The parsed ``livehub.*`` settings (:class:`pyramid_livehub.settings.LivehubSettings`).

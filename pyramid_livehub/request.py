@@ -45,6 +45,31 @@ class RequestPublisher:
         """Wait until queued events reached the router (see ``Publisher.flush``)."""
         return self.publisher.flush(timeout)
 
+    def history(self, topic: str, limit: int | None = None, since: int | None = None,
+                timeout: float = 5.0) -> dict[str, Any]:
+        """Events the router keeps for a ``livehub.history`` topic.
+
+        ``since=None``: the newest ``limit`` events (all kept when ``limit`` is
+        None); ``since=N``: the events after offset ``N``.  Returns
+        ``{"epoch", "events": [{"offset", "args", "kwargs", "msgid", "time"}, ...],
+        "complete", "first", "last"}``; ``complete`` is False when events after
+        ``since`` are gone (trimmed, evicted, another epoch).  A WAMP call
+        through the process's publisher session: raises
+        :class:`~pyramid_livehub.publisher.HistoryNotEnabled` for a topic
+        without history and ``TimeoutError`` after ``timeout`` seconds.
+        Events the request published but did not commit yet are not there.
+        """
+        return self.publisher.history(topic, limit=limit, since=since, timeout=timeout)
+
+    def position(self, topic: str, timeout: float = 5.0) -> dict[str, Any]:
+        """``{"epoch", "offset"}`` of the newest event on a ``livehub.history`` topic.
+
+        Render it into a page so that its client subscribes from there and
+        misses nothing published between render and connect.  Raises like
+        :meth:`history`.
+        """
+        return self.publisher.position(topic, timeout=timeout)
+
     @property
     def stats(self) -> dict[str, int]:
         """The publisher's counters as a dict."""

@@ -61,6 +61,13 @@ CORE_SETTINGS: list[Setting] = [
             'a busy app sends them in one write instead of waking the thread per event. '
             '0 sends each event at once (lowest latency); 0.002 saved ~60 us of CPU per '
             'published event at ~1,500 events/s here, for ~1 ms more latency.'),
+    Setting('publish_acks', True, as_bool,
+            'The publisher keeps each event until the router acknowledged it and resends '
+            'what was not acknowledged after a lost connection (one confirming call per batch; '
+            'topics in `livehub.history` through the history component, where a resend is '
+            'dropped as a duplicate). `false`: fire-and-forget, as fast but an event in flight '
+            'when the router dies is lost (`flush()` then only confirms that the router read '
+            'what was written).'),
     Setting('transactional', True, as_bool,
             'With pyramid_tm, `request.livehub.publish()` waits for the commit and drops the '
             'event on abort. Set false to always publish at once.'),

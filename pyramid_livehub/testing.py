@@ -54,6 +54,7 @@ class RecordingPublisher:
         self.outbox.append(RecordedEvent(topic, list(args), dict(kwargs)))
         self.stats.queued += 1
         self.stats.sent += 1
+        self.stats.acked += 1
 
     def flush(self, timeout: float = 0) -> bool:
         """Nothing to wait for."""
@@ -66,6 +67,26 @@ class RecordingPublisher:
     def pending(self) -> int:
         """Nothing ever waits."""
         return 0
+
+    def history(self, topic: str, limit: int | None = None, since: int | None = None,
+                timeout: float = 0) -> dict[str, Any]:
+        """The recorded events of ``topic`` as the router would return them (offsets from 1)."""
+        events = [{'offset': n, 'args': e.args, 'kwargs': e.kwargs, 'msgid': None,
+                   'time': None}
+                  for n, e in enumerate((e for e in self.outbox if e.topic == topic), 1)]
+        last = len(events)
+        if since is not None:
+            events = events[since:]
+            if limit is not None:
+                events = events[:limit]
+        elif limit is not None:
+            events = events[-limit:] if limit else []
+        return {'epoch': 'testing', 'events': events, 'complete': True, 'first': 1,
+                'last': last}
+
+    def position(self, topic: str, timeout: float = 0) -> dict[str, Any]:
+        """``{"epoch": "testing", "offset": <recorded events of topic>}``."""
+        return {'epoch': 'testing', 'offset': sum(1 for e in self.outbox if e.topic == topic)}
 
     def close(self, timeout: float | None = None) -> None:
         """Nothing to close."""

@@ -31,8 +31,9 @@ a history-enabled topic reaches the router as a *call*, not a publish::
   event only if the nodes are linked (Crossbar router-to-router links).
 * Events published straight to a history-enabled topic (``session.publish``,
   bridges, plugins) bypass the component and carry no position; livehub's own
-  publishers must call the procedure instead (the lead wires the publisher,
-  the bridges' inbound side and plugin ``hub.publish``).
+  publishers must call the procedure instead (:class:`~pyramid_livehub.publisher.Publisher`
+  does, with ``publish_batch``; the bridges' inbound side and plugin
+  ``hub.publish`` are still to be wired).
 
 Epochs: the memory store's epoch is random per process start; a topic it
 evicted starts over as ``<epoch>-<evictions so far>``.  The Redis store keeps

@@ -8,6 +8,7 @@ format are described in :mod:`pyramid_livehub.history`.
 from typing import Any
 
 from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import RegisterOptions
 from twisted.internet import reactor, threads
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.python.threadpool import ThreadPool
@@ -16,7 +17,9 @@ from pyramid_livehub._queue import should_log
 from pyramid_livehub.history import POSITION_KEY, PROCEDURE_PREFIX
 from pyramid_livehub.history.settings import HistoryRules
 from pyramid_livehub.history.stores import HistoryStore, NoHistory, open_store
+from pyramid_livehub.router.auth import BROWSER_ROLES, TopicAuthorizer
 from pyramid_livehub.router.component import LivehubComponent
+from pyramid_livehub.router.node_config import ANONYMOUS_CLOSED_PREFIXES
 from pyramid_livehub.uri import check_topic
 
 #: Stores of this process by configuration: a component that re-joins after a
@@ -54,6 +57,10 @@ class HistoryComponent(LivehubComponent):
         self.batches = 0          # store round trips (appends per batch = appended / batches)
         self._pending = []        # [(item, Deferred)] waiting for the store
         self._busy = False
+        self.refused = 0          # history reads refused to browsers (not allowed to subscribe)
+        # With livehub.auth the browsers' topic rules; without it the static
+        # anonymous role's closed prefixes (see router.node_config).
+        self.authorizer = TopicAuthorizer(self.settings) if self.settings.get('auth') else None
         self._pool = None
         if self.store.blocking:
             # One thread: store calls run in order, so offsets are published in order.
@@ -64,10 +71,12 @@ class HistoryComponent(LivehubComponent):
     @inlineCallbacks
     def onJoin(self, details):
         """Register the procedures."""
-        for name, method in (('publish', self.publish_event), ('publish_batch', self.publish_batch),
-                             ('fetch', self.fetch), ('position', self.position),
-                             ('stats', self.stats)):
-            yield self.register(method, PROCEDURE_PREFIX + name)
+        reader = RegisterOptions(details_arg='details')  # who calls, to check browsers' reads
+        for name, method, options in (
+                ('publish', self.publish_event, None), ('publish_batch', self.publish_batch, None),
+                ('fetch', self.fetch, reader), ('position', self.position, reader),
+                ('stats', self.stats, None)):
+            yield self.register(method, PROCEDURE_PREFIX + name, options=options)
         self.log.info('livehub history: ready ({kind} store, {lines} pattern(s))',
                       kind=self.store.kind, lines=len(self.store.rules.lines))
 
@@ -193,7 +202,7 @@ class HistoryComponent(LivehubComponent):
         d.addErrback(no_history)
         return d
 
-    def fetch(self, topic, since=None, limit=None, epoch=None):
+    def fetch(self, topic, since=None, limit=None, epoch=None, details=None):
         """``livehub.history.fetch``: events after ``since`` (see HistoryStore.fetch)."""
         if since is not None and (not isinstance(since, int) or since < 0):
             raise ApplicationError('livehub.history.invalid_argument',
@@ -201,11 +210,46 @@ class HistoryComponent(LivehubComponent):
         if limit is not None and (not isinstance(limit, int) or limit < 0):
             raise ApplicationError('livehub.history.invalid_argument',
                                    'limit must be a count >= 0, got %r' % (limit,))
-        return self._read(self.store.fetch, topic, since, limit, epoch)
+        d = self._check_reader(topic, details)
+        d.addCallback(lambda _: self._read(self.store.fetch, topic, since, limit, epoch))
+        return d
 
-    def position(self, topic):
+    def position(self, topic, details=None):
         """``livehub.history.position``: the topic's current ``{epoch, offset}``."""
-        return self._read(self.store.position, topic)
+        d = self._check_reader(topic, details)
+        d.addCallback(lambda _: self._read(self.store.position, topic))
+        return d
+
+    @inlineCallbacks
+    def _check_reader(self, topic, details):
+        """Refuse a browser a topic it may not subscribe to (issue 12 item 7).
+
+        Browsers' calls are disclosed (router.node_config, router.auth); the
+        backend's are not, and the backend may read everything.
+        """
+        caller = getattr(details, 'caller', None)
+        if caller is None:
+            return
+        role = getattr(details, 'caller_authrole', None)
+        if not isinstance(topic, str):
+            allowed, reason = False, 'the topic must be a string'
+        elif role not in BROWSER_ROLES:
+            allowed, reason = False, 'role %r may not read history' % (role,)
+        elif self.authorizer is None:
+            closed = next((p for p in ANONYMOUS_CLOSED_PREFIXES if topic.startswith(p)), None)
+            allowed = closed is None
+            reason = 'topics under %r are closed to browsers' % closed
+        else:
+            session = yield self.call('wamp.session.get', caller)
+            allowed, reason = self.authorizer.may_subscribe(session or {}, topic)
+        if not allowed:
+            self.refused += 1
+            self.log.info('livehub history: refused {topic!r} to session {caller} (role {role}, '
+                          'authid {authid!r}): {reason}', topic=topic, caller=caller, role=role,
+                          authid=getattr(details, 'caller_authid', None), reason=reason)
+            raise ApplicationError('livehub.history.not_authorized',
+                                   'this session may not subscribe to %r, so it may not read its '
+                                   'history (%s)' % (topic, reason))
 
     def stats(self):
         """``livehub.history.stats``: the store's counters and this component's."""
@@ -216,5 +260,6 @@ class HistoryComponent(LivehubComponent):
                                          unpositioned=self.unpositioned,
                                          store_errors=self.store_errors,
                                          publish_errors=self.publish_errors,
+                                         refused=self.refused,
                                          batches=self.batches))
         return d

@@ -51,6 +51,10 @@ READY_MESSAGE = 'livehub auth: ticket authenticator and topic authorizer ready'
 #: inside the router worker.
 AUTH_COMPONENT_CLASS = 'pyramid_livehub.router.auth_component.LivehubAuthComponent'
 
+#: Procedures of the history component a browser may call; the component
+#: itself refuses topics the caller may not subscribe to.
+HISTORY_READ_PROCEDURES = ('livehub.history.fetch', 'livehub.history.position')
+
 #: Seconds an allowed-but-unconfirmed subscription counts against the limit.
 PENDING_SECONDS = 5.0
 
@@ -156,6 +160,30 @@ class TopicAuthorizer:
 
     def decide(self, session, uri, action, options):
         """``(allowed, reason)`` for a session dict as Crossbar passes it."""
+        if action == 'call' and uri in HISTORY_READ_PROCEDURES \
+                and session.get('authrole') in BROWSER_ROLES:
+            # The history component checks the topic with may_subscribe()
+            # (the caller is disclosed to it, see LivehubAuthComponent.authorize).
+            return True, None
+        allowed, reason = self.rules_decide(session, uri, action, options)
+        if allowed and action == 'subscribe':
+            session_id = session.get('session')
+            held = len(self.subscriptions.get(session_id, ())) + self._pending(session_id)
+            if held >= self.max_subscriptions:
+                return False, 'session holds %d subscriptions (livehub.max_subscriptions)' % held
+            self.pending[session_id].append(self.clock())
+        return allowed, reason
+
+    def may_subscribe(self, session, topic):
+        """``(allowed, reason)``: may ``session`` subscribe to the exact ``topic``?
+
+        The rule part of :meth:`decide`, without the subscription count: the
+        history component asks it before a browser reads a topic's history.
+        """
+        return self.rules_decide(session, topic, 'subscribe', {'match': 'exact'})
+
+    def rules_decide(self, session, uri, action, options):
+        """``(allowed, reason)`` from the topic rules alone (no bookkeeping)."""
         role = session.get('authrole')
         if role not in BROWSER_ROLES:
             return False, 'role %r has no browser rules' % (role,)
@@ -177,12 +205,6 @@ class TopicAuthorizer:
         if not isinstance(uri, str) or not rules_allow(rules, uri, match, authid):
             return False, 'no rule of livehub.%s_%s allows %s %r (match %s)' % (
                 action, role, action, uri, match)
-        if action == 'subscribe':
-            session_id = session.get('session')
-            held = len(self.subscriptions.get(session_id, ())) + self._pending(session_id)
-            if held >= self.max_subscriptions:
-                return False, 'session holds %d subscriptions (livehub.max_subscriptions)' % held
-            self.pending[session_id].append(self.clock())
         return True, None
 
     def _pending(self, session_id):

@@ -10,8 +10,9 @@ import collections
 from autobahn.wamp.exception import ApplicationError
 from twisted.internet.defer import inlineCallbacks
 
-from pyramid_livehub.router.auth import (AUTHENTICATE, AUTHORIZE, BROWSER_ROLES, READY_MESSAGE,
-                                         STATS, TopicAuthorizer, refusal_kind)
+from pyramid_livehub.router.auth import (AUTHENTICATE, AUTHORIZE, BROWSER_ROLES,
+                                         HISTORY_READ_PROCEDURES, READY_MESSAGE, STATS,
+                                         TopicAuthorizer, refusal_kind)
 from pyramid_livehub.router.component import LivehubComponent
 from pyramid_livehub.security import TicketError, verify_ticket
 
@@ -79,8 +80,10 @@ class LivehubAuthComponent(LivehubComponent):
                           uri=uri, session=session.get('session'),
                           role=session.get('authrole'), authid=session.get('authid'),
                           reason=reason)
-        # never cached: the answer depends on the authid and the subscription count
-        return {'allow': allowed, 'disclose': False, 'cache': False}
+        # never cached: the answer depends on the authid and the subscription count;
+        # the history component needs the caller to check the topic
+        disclose = action == 'call' and uri in HISTORY_READ_PROCEDURES
+        return {'allow': allowed, 'disclose': disclose, 'cache': False}
 
     def stats(self):
         """``livehub.auth.stats``: ``{'refusals': {kind: count}}`` (see :func:`refusal_kind`)."""

@@ -30,11 +30,12 @@ from pyramid_livehub.history import COMPONENT_CLASS as HISTORY_CLASS
 from pyramid_livehub.history import history_components
 from pyramid_livehub.history.settings import HISTORY_KEYS
 from pyramid_livehub.plugins.settings import PLUGIN_HOST_KEYS
-from pyramid_livehub.router.auth import auth_components
+from pyramid_livehub.router.auth import HISTORY_READ_PROCEDURES, auth_components
 from pyramid_livehub.router.bridges import bridge_components
 from pyramid_livehub.router.guard import guard_components
 from pyramid_livehub.router.bridges.settings import bridge_keys
 from pyramid_livehub.router.plugins import plugin_components
+from pyramid_livehub.security.settings import AUTH_COMPONENT_KEYS
 from pyramid_livehub.settings import JOIN_KEYS
 
 #: Where router components come from.
@@ -47,13 +48,17 @@ PLUGIN_HOST_CLASS = 'pyramid_livehub.router.plugins.host.PluginHost'
 ALL_ACTIONS = {'call': True, 'register': True, 'publish': True, 'subscribe': True}
 
 
-def _permission(uri, match='prefix', **allow):
+#: Topic prefixes the static ``anonymous`` role may not subscribe to (auth off);
+#: the history component applies the same to history reads.
+ANONYMOUS_CLOSED_PREFIXES = ('app.user.', 'wamp.')
+
+def _permission(uri, match='prefix', disclose_caller=False, **allow):
     actions = {action: bool(allow.get(action, False)) for action in ALL_ACTIONS}
     return {
         'uri': uri,
         'match': match,
         'allow': actions,
-        'disclose': {'caller': False, 'publisher': False},
+        'disclose': {'caller': disclose_caller, 'publisher': False},
         'cache': True,
     }
 
@@ -102,7 +107,9 @@ def component_settings(settings, component):
     if component['classname'] == PLUGIN_HOST_CLASS:
         return settings.subset(JOIN_KEYS + PLUGIN_HOST_KEYS)
     if component['classname'] == HISTORY_CLASS:
-        return settings.subset(JOIN_KEYS + HISTORY_KEYS)
+        # and the topic rules, to check browsers' reads (not the ticket secret)
+        return settings.subset(JOIN_KEYS + HISTORY_KEYS + [
+            key for key in AUTH_COMPONENT_KEYS if key not in JOIN_KEYS + ['ticket_secret']])
     raise ValueError('no settings subset for router component %r' % component['classname'])
 
 
@@ -151,11 +158,10 @@ def realm_config(settings):
             # livehub.auth on, the topic rules of pyramid_livehub.router.auth
             # replace this role.
             {'name': 'anonymous',
-             'permissions': [_permission('', subscribe=True),
-                             _permission('app.user.'),
-                             _permission('wamp.'),
-                             _permission('livehub.history.fetch', 'exact', call=True),
-                             _permission('livehub.history.position', 'exact', call=True)]},
+             'permissions': [_permission('', subscribe=True)]
+                + [_permission(prefix) for prefix in ANONYMOUS_CLOSED_PREFIXES]
+                + [_permission(uri, match='exact', disclose_caller=True, call=True)
+                   for uri in HISTORY_READ_PROCEDURES]},
             {'name': 'backend',
              'permissions': [_permission('', **ALL_ACTIONS)]},
         ],

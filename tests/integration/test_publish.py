@@ -171,6 +171,7 @@ def test_router_restart_delivers_all_queued_events_in_order(private_router):
     try:
         testapp.get('/publish/app.orders.created?n=-1')
         assert subscriber.get(timeout=10).args == [{'n': -1}]
+        assert publisher.flush(10)  # acknowledged too, so it is not resent
 
         proxy.block()          # keeps the publisher away until the subscriber is back
         node.stop()

@@ -31,5 +31,5 @@ def test_health_under_the_testing_include_reports_the_recorded_events(make_testa
     get_publisher(app.app.registry).publish('app.health.recorded', 1)
     assert app.get('/livehub/health').json == {
         'connected': True, 'pending': 0,
-        'stats': {'queued': 1, 'sent': 1, 'dropped': 0, 'failed': 0,
+        'stats': {'queued': 1, 'sent': 1, 'acked': 1, 'resent': 0, 'dropped': 0, 'failed': 0,
                   'reconnects': 0, 'joins': 0}}

@@ -18,6 +18,7 @@ BAD_SETTINGS = [
     ('livehub.queue_size', 'many', 'expected a whole number'),
     ('livehub.overflow', 'drop-oldst', "did you mean 'drop_oldest'"),
     ('livehub.transactional', 'maybe', 'expected true or false'),
+    ('livehub.publish_acks', 'sometimes', 'expected true or false'),
     ('livehub.publish_linger', '1', 'expected a number <= 0.1'),
     ('livehub.max_retries', '-2', 'expected a number >= -1'),
     ('livehub.initial_retry_delay', 'soon', 'expected a number'),
