@@ -91,6 +91,19 @@ def _die_with_parent():
         pass  # not Linux: stop() is then the only way
 
 
+def node_environment(environ=None):
+    """The crossbar node's environment: unbuffered, :mod:`~pyramid_livehub.router.slim` first.
+
+    The slim directory's sitecustomize keeps crossbar's unused blockchain and
+    database imports out of the router worker (~70 MB); ``LIVEHUB_ROUTER_SLIM=0``
+    turns it off.
+    """
+    from pyramid_livehub.router.slim import SITE_DIR
+    env = dict(os.environ if environ is None else environ, PYTHONUNBUFFERED='1')
+    env['PYTHONPATH'] = os.pathsep.join(p for p in [SITE_DIR, env.get('PYTHONPATH')] if p)
+    return env
+
+
 #: Node log lines that say a component is ready (True) or failed (False).
 _COMPONENT_LINES = [
     (re.compile(r'livehub (?P<component>bridge \w+): (?P<text>connected to .*)'), True),
@@ -144,7 +157,7 @@ class RouterProcess:
         self.process = subprocess.Popen(
             [executable, 'start', '--cbdir', self.cbdir, '--loglevel', 'info'],
             stdout=self._log, stderr=subprocess.STDOUT, cwd=self.cbdir,
-            env=dict(os.environ, PYTHONUNBUFFERED='1'), preexec_fn=_die_with_parent)
+            env=node_environment(), preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
