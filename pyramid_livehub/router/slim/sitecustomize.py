@@ -91,7 +91,10 @@ def _run_shadowed():
 
 
 def wanted(argv, environ):
-    """True in a crossbar router worker (``-m crossbar.worker.main --klass ...RouterController``)."""
+    """True in a crossbar router worker (``-m crossbar.worker.main --klass ...RouterController``).
+
+    ``LIVEHUB_ROUTER_SLIM=0`` in the environment says no.
+    """
     return (environ.get('LIVEHUB_ROUTER_SLIM', '1') != '0'
             and 'crossbar.worker.main' in argv
             and 'crossbar.worker.router.RouterController' in argv)
@@ -99,8 +102,9 @@ def wanted(argv, environ):
 
 if wanted(getattr(sys, 'orig_argv', sys.argv), os.environ):
     install()
-try:
-    import importlib.util
-    _run_shadowed()
-except Exception:  # pragma: no cover - a broken system hook must not stop the router
-    pass
+if __name__ == 'sitecustomize':  # not when a test loads this file by path
+    try:
+        import importlib.util
+        _run_shadowed()
+    except Exception:  # pragma: no cover - a broken system hook must not stop the router
+        pass
