@@ -19,11 +19,11 @@ import os
 import signal
 import sys
 import tempfile
-import time
 
 from pyramid.exceptions import ConfigurationError
 
 from pyramid_livehub import codec
+from pyramid_livehub.router.watch import exec_watcher
 from pyramid_livehub.settings import parse_settings
 
 
@@ -119,59 +119,15 @@ def cmd_router(args):
     print('livehub router: browsers at %s, backend at %s, realm %r (log: %s)' % (
         settings['browser_url'], settings['router_url'], settings['realm'], node.log_path),
         flush=True)
-    report = ReadinessReport(node.expected_components())
-    offset = None
-    while node.process.poll() is None:
-        offset, events = node.component_events(offset)
-        for line in report.update(events):
-            print('livehub router: %s' % line, flush=True)
-        time.sleep(0.2)
-    code = node.process.returncode
-    if stopping:
-        node.stop()  # waits until the ports are free
+    # The rest only watches: hand over to the stdlib-only watcher (same PID,
+    # crossbar stays our child, the directory lock stays held), ~26 MB less.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    if stopping:  # a signal came during start-up: crossbar has it already
+        node.stop()
         raise SystemExit(0)
-    raise SystemExit('livehub router: crossbar exited with code %s:\n%s' % (code, node.log_tail()))
-
-
-class ReadinessReport:
-    """What ``livehub router`` prints as the bridges and plugins come up (or fail).
-
-    One line per change of a component's state (a bridge that keeps failing
-    is reported once, then again when it connects), and one ``ready`` line
-    once every expected component has reported.
-    """
-
-    def __init__(self, expected):
-        self.expected = list(expected)
-        self.state = {}
-        self.announced = False
-
-    def update(self, events):
-        """Lines to print for ``[(component, ok, text), ...]`` from the node log."""
-        lines = []
-        if not self.expected and not self.announced:
-            self.announced = True
-            lines.append('ready (no bridges or plugins configured)')
-        for component, ok, text in events:
-            if component == 'plugin':  # one plugin that did not load
-                lines.append('plugin %s' % text)
-                continue
-            if self.state.get(component) == ok:
-                continue
-            self.state[component] = ok
-            if ok:
-                lines.append('%s ready: %s' % (component, text))
-            else:
-                lines.append('%s FAILED: %s' % (component, text))
-        if not self.announced and all(name in self.state for name in self.expected):
-            self.announced = True
-            failed = [name for name in self.expected if not self.state[name]]
-            summary = 'ready: %s' % (', '.join(n for n in self.expected if self.state[n])
-                                     or 'none')
-            if failed:
-                summary += '; not connected (retrying): %s' % ', '.join(failed)
-            lines.append(summary)
-        return lines
+    os.set_inheritable(node._lock.fileno(), True)
+    exec_watcher({'pid': node.process.pid, 'log_path': node.log_path, 'offset': node.log_offset,
+                  'expected': node.expected_components(), 'endpoints': node.endpoints()})
 
 
 def cmd_publish(args):

@@ -7,16 +7,29 @@ into JSON follow Pyramid's JSON renderer convention: a ``__json__(request)``
 method.  ``datetime``/``date``/``time`` become ISO 8601 strings, ``Decimal``
 and ``UUID`` become strings, sets and tuples become lists.  ``bytes`` are
 allowed: WAMP's JSON serializer carries them as binary.
+
+With the msgpack serializer (``livehub.serializer``, the default), integers
+must also fit msgpack's 64 bits, [-2**63, 2**64 - 1]; that is checked here
+too, so a too-big integer raises from ``publish()`` instead of failing later
+in the sender thread.
 """
 import datetime
 import decimal
 import json
+import re
 import uuid
 from typing import Any, Iterable, Mapping
 
 from pyramid_livehub.uri import check_topic
 
 _SCALARS = (str, int, float, bool, type(None), bytes)
+
+#: Smallest and largest integer msgpack can carry.
+MSGPACK_INT_RANGE = (-2 ** 63, 2 ** 64 - 1)
+
+# Any integer outside MSGPACK_INT_RANGE has 19 or more digits in JSON text;
+# only then is the payload walked (a string of digits may match too: harmless).
+_LONG_DIGITS = re.compile(r'\d{19}')
 
 
 def _convert(value: Any, request: Any, path: str) -> Any:
@@ -46,39 +59,63 @@ def _convert(value: Any, request: Any, path: str) -> Any:
                     'method' % (path, type(value).__name__))
 
 
-def prepare_payload(args: Iterable[Any], kwargs: Mapping[str, Any],
-                    request: Any = None) -> tuple[list[Any], dict[str, Any]]:
+def prepare_payload(args: Iterable[Any], kwargs: Mapping[str, Any], request: Any = None,
+                    serializer: str = 'msgpack') -> tuple[list[Any], dict[str, Any]]:
     """Check and normalise an event's positional and keyword payload.
 
     Returns ``(list, dict)`` made of JSON values (and bytes).  Raises
-    ``TypeError`` naming the offending value and how to fix it.
+    ``TypeError`` naming the offending value and how to fix it; with
+    ``serializer='msgpack'`` also for an integer outside :data:`MSGPACK_INT_RANGE`.
     """
     try:
         # Fast path: plain JSON values are by far the common case.
-        json.dumps(kwargs, separators=(',', ':'), allow_nan=False) if kwargs else None
-        json.dumps(args, separators=(',', ':'), allow_nan=False) if args else None
-        return list(args), dict(kwargs)
+        text = (json.dumps(kwargs, separators=(',', ':'), allow_nan=False) if kwargs else '')
+        text += (json.dumps(args, separators=(',', ':'), allow_nan=False) if args else '')
+        plain_args, plain_kwargs = list(args), dict(kwargs)
     except (TypeError, ValueError):
-        pass
-    plain_args = [_convert(a, request, 'args[%d]' % i) for i, a in enumerate(args)]
-    plain_kwargs = _convert(dict(kwargs), request, 'kwargs')
-    try:
-        json.dumps([plain_args, plain_kwargs], default=_allow_bytes, allow_nan=False)
-    except ValueError as exc:
-        raise TypeError('payload is not JSON-serializable: %s (NaN and Infinity have no '
-                        'JSON form)' % exc) from None
+        plain_args = [_convert(a, request, 'args[%d]' % i) for i, a in enumerate(args)]
+        plain_kwargs = _convert(dict(kwargs), request, 'kwargs')
+        try:
+            text = json.dumps([plain_args, plain_kwargs], default=_allow_bytes, allow_nan=False)
+        except ValueError as exc:
+            raise TypeError('payload is not JSON-serializable: %s (NaN and Infinity have no '
+                            'JSON form)' % exc) from None
+    if serializer == 'msgpack' and _LONG_DIGITS.search(text):
+        for i, value in enumerate(plain_args):
+            _check_int_range(value, 'args[%d]' % i)
+        _check_int_range(plain_kwargs, 'kwargs')
     return plain_args, plain_kwargs
 
 
+def _check_int_range(value: Any, path: str) -> None:
+    """Raise TypeError naming the path of an integer msgpack cannot carry."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        low, high = MSGPACK_INT_RANGE
+        if not low <= value <= high:
+            raise TypeError(
+                'payload integer %s at %s does not fit the msgpack serializer\'s 64 bits '
+                '[-2**63, 2**64-1]; send it as a string, or set livehub.serializer = json'
+                % (value, path))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_int_range(key, '%s key %r' % (path, key))
+            _check_int_range(item, '%s[%r]' % (path, key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_int_range(item, '%s[%d]' % (path, i))
+
+
 def prepare_event(topic: str, args: Iterable[Any], kwargs: Mapping[str, Any],
-                  request: Any = None) -> tuple[list[Any], dict[str, Any]]:
+                  request: Any = None,
+                  serializer: str = 'msgpack') -> tuple[list[Any], dict[str, Any]]:
     """Check a whole event in the caller's thread: ``check_topic`` then ``prepare_payload``.
 
     Returns ``(args, kwargs)`` ready to queue; raises ``ValueError`` (topic)
-    or ``TypeError`` (payload).  Every way to publish goes through here.
+    or ``TypeError`` (payload).  Every way to publish goes through here;
+    ``serializer`` is the connection's (``livehub.serializer``).
     """
     check_topic(topic)
-    return prepare_payload(args, kwargs, request)
+    return prepare_payload(args, kwargs, request, serializer)
 
 
 def _allow_bytes(value: Any) -> None:

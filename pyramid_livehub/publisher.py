@@ -157,7 +157,7 @@ class Publisher:
         JSON-serializable and :class:`QueueFull` when the queue is full and
         the overflow policy is ``raise``.
         """
-        args, kwargs = prepare_event(topic, args, kwargs)
+        args, kwargs = prepare_event(topic, args, kwargs, serializer=self.settings['serializer'])
         self.enqueue(topic, args, kwargs)
 
     def enqueue(self, topic, args, kwargs):

@@ -42,10 +42,11 @@ CORE_SETTINGS: list[Setting] = [
             'WebSocket URL the browser connects to (served in `/livehub/config.json`). '
             '`livehub router` listens for browsers here.'),
     Setting('realm', 'livehub', as_realm, 'WAMP realm used by the app, browsers and bridges.'),
-    Setting('serializer', 'json', one_of('json', 'msgpack', 'cbor'),
+    Setting('serializer', 'msgpack', one_of('json', 'msgpack', 'cbor'),
             'Serializer of the backend publisher\'s connection (the router components '
-            'always use msgpack). `msgpack` halves the router\'s CPU per event (it decodes '
-            'msgpack in C); payload integers must then fit in 64 bits.'),
+            'always use msgpack). `msgpack` (the default) halves the router\'s CPU per event '
+            '(it decodes msgpack in C); payload integers must then fit in 64 bits, which '
+            '`publish()` checks (TypeError naming the value). `json` carries any integer.'),
     Setting('backend_authid', 'backend', as_text(allow_empty=False),
             'WAMP-CRA identity of the backend publisher and the router components.'),
     Setting('backend_secret', 'livehub-dev-secret-change-me', as_text(allow_empty=False),

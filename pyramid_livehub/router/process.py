@@ -6,7 +6,6 @@ benchmarks, so that there is one way to run the bundled router.
 import fcntl
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -16,6 +15,7 @@ import time
 from urllib.parse import urlsplit
 
 from pyramid_livehub.router.node_config import render_node_config
+from pyramid_livehub.router.watch import component_events
 
 
 def crossbar_executable():
@@ -91,14 +91,17 @@ def _die_with_parent():
         pass  # not Linux: stop() is then the only way
 
 
-#: Node log lines that say a component is ready (True) or failed (False).
-_COMPONENT_LINES = [
-    (re.compile(r'livehub (?P<component>bridge \w+): (?P<text>connected to .*)'), True),
-    (re.compile(r'livehub (?P<component>bridge \w+): could not start: (?P<text>.*)'), False),
-    (re.compile(r'livehub (?P<component>bridge \w+): (?P<text>.* failed: .*)'), False),
-    (re.compile(r'livehub (?P<component>plugins) ready: (?P<text>.*)'), True),
-    (re.compile(r'livehub (?P<component>plugin) (?P<text>\S+ not loaded: .*)'), False),
-]
+def node_environment(environ=None):
+    """The crossbar node's environment: unbuffered, :mod:`~pyramid_livehub.router.slim` first.
+
+    The slim directory's sitecustomize keeps crossbar's unused blockchain and
+    database imports out of the router worker (~70 MB); ``LIVEHUB_ROUTER_SLIM=0``
+    turns it off.
+    """
+    from pyramid_livehub.router.slim import SITE_DIR
+    env = dict(os.environ if environ is None else environ, PYTHONUNBUFFERED='1')
+    env['PYTHONPATH'] = os.pathsep.join(p for p in [SITE_DIR, env.get('PYTHONPATH')] if p)
+    return env
 
 
 class RouterProcess:
@@ -144,7 +147,7 @@ class RouterProcess:
         self.process = subprocess.Popen(
             [executable, 'start', '--cbdir', self.cbdir, '--loglevel', 'info'],
             stdout=self._log, stderr=subprocess.STDOUT, cwd=self.cbdir,
-            env=dict(os.environ, PYTHONUNBUFFERED='1'), preexec_fn=_die_with_parent)
+            env=node_environment(), preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -222,22 +225,7 @@ class RouterProcess:
         Reads the ready/failed lines that the bridges and the plugin host log:
         ``ok`` is True (ready), False (failed: ``text`` says why).
         """
-        offset = self.log_offset if offset is None else offset
-        try:
-            with open(self.log_path, 'rb') as fh:
-                fh.seek(offset)
-                chunk = fh.read()
-        except FileNotFoundError:
-            return offset, []
-        end = chunk.rfind(b'\n') + 1  # only whole lines
-        events = []
-        for line in chunk[:end].decode('utf-8', 'replace').splitlines():
-            for pattern, ok in _COMPONENT_LINES:
-                match = pattern.search(line)
-                if match:
-                    events.append((match.group('component'), ok, match.group('text').strip()))
-                    break
-        return offset + end, events
+        return component_events(self.log_path, self.log_offset if offset is None else offset)
 
     def log_text(self):
         """The node's log so far."""

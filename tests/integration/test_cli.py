@@ -69,6 +69,20 @@ def test_publish_and_tail_round_trip_through_the_router(router, tmp_path):
     assert event == {'topic': 'app.cli.hello', 'args': [{'n': 1}], 'kwargs': {'by': 'cli'}}
 
 
+def assert_lean_processes(cli_pid):
+    """Issue 13: the CLI became the stdlib-only watcher; the router worker has no web3/numpy."""
+    from benchmarks import procs
+    with open('/proc/%d/cmdline' % cli_pid, 'rb') as fh:
+        assert b'pyramid_livehub/router/watch.py' in fh.read()
+    workers = [pid for pid, cmd, _ in procs.describe(procs.tree(cli_pid))
+               if 'RouterController' in cmd]
+    assert len(workers) == 1, procs.describe(procs.tree(cli_pid))
+    with open('/proc/%d/maps' % workers[0]) as fh:
+        maps = fh.read()
+    assert 'numpy' not in maps  # crossbar's cookie store imports it: stubbed (router/slim)
+    assert procs.rss_mb([cli_pid]) < 20
+
+
 def test_livehub_router_runs_crossbar_from_the_app_ini_and_stops_on_sigterm(tmp_path):
     import signal
     from pyramid_livehub.publisher import Publisher
@@ -93,6 +107,7 @@ def test_livehub_router_runs_crossbar_from_the_app_ini_and_stops_on_sigterm(tmp_
             publisher.publish('app.ini.check', 'hello')
             assert sub.get(timeout=10).args == ['hello']
             publisher.close(1)
+        assert_lean_processes(router.pid)
         router.send_signal(signal.SIGTERM)
         assert router.wait(timeout=30) == 0
         assert not port_open('127.0.0.1', rs_port) and not port_open('127.0.0.1', ws_port)

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from pyramid_livehub.codec import prepare_payload
+from pyramid_livehub.codec import MSGPACK_INT_RANGE, prepare_event, prepare_payload
 from pyramid_livehub.uri import check_topic, topic_error
 
 
@@ -74,3 +74,57 @@ def test_unserializable_payload_names_the_path(payload, where):
 def test_nan_is_refused():
     with pytest.raises(TypeError, match='NaN'):
         prepare_payload((float('nan'),), {})
+
+
+# -- msgpack's 64-bit integers, checked in the caller's thread (issue 13) --
+
+@pytest.mark.parametrize('value', [MSGPACK_INT_RANGE[0], MSGPACK_INT_RANGE[1], 0, -1, 2 ** 63,
+                                   '123456789012345678901234'])
+def test_msgpack_accepts_integers_that_fit(value):
+    import msgpack
+    args, kwargs = prepare_event('app.topic', [value], {'n': value})
+    assert msgpack.unpackb(msgpack.packb([args, kwargs])) == [[value], {'n': value}]
+
+
+@pytest.mark.parametrize('value, path', [
+    (2 ** 64, "kwargs['deep'][1]['id']"),
+    (-2 ** 63 - 1, "kwargs['deep'][1]['id']"),
+    (10 ** 30, "kwargs['deep'][1]['id']"),
+])
+def test_msgpack_refuses_integer_out_of_range_naming_the_path(value, path):
+    with pytest.raises(TypeError) as info:
+        prepare_event('app.topic', [], {'deep': [1, {'id': value}]})
+    assert path in str(info.value)
+    assert 'livehub.serializer = json' in str(info.value)
+
+
+def test_msgpack_range_checked_in_args_keys_and_converted_payloads():
+    with pytest.raises(TypeError, match=r'args\[1\]'):
+        prepare_event('app.topic', [1, 2 ** 70], {})
+    with pytest.raises(TypeError, match='key'):
+        prepare_event('app.topic', [{2 ** 70: 'x'}], {})
+    # the slow path (a converted value) is checked too
+    with pytest.raises(TypeError, match=r'args\[0\]\[1\]'):
+        prepare_event('app.topic', [(datetime.date(2020, 1, 1), 2 ** 70)], {})
+
+
+def test_json_serializer_carries_big_integers():
+    args, kwargs = prepare_event('app.topic', [2 ** 70], {'n': -2 ** 70}, serializer='json')
+    assert args == [2 ** 70] and kwargs == {'n': -2 ** 70}
+
+
+def test_publisher_checks_the_range_in_publish():
+    from pyramid_livehub.publisher import Publisher
+    from pyramid_livehub.settings import parse_settings
+    assert parse_settings({})['serializer'] == 'msgpack'
+    publisher = Publisher(parse_settings({}))
+    try:
+        with pytest.raises(TypeError, match=r"kwargs\['n'\]"):
+            publisher.publish('app.topic', n=2 ** 64)
+    finally:
+        publisher.close(0)
+    json_publisher = Publisher(parse_settings({'livehub.serializer': 'json'}))
+    try:
+        json_publisher.publish('app.topic', n=2 ** 64)  # queued: json carries it
+    finally:
+        json_publisher.close(0)

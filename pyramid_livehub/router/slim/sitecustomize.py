@@ -1,0 +1,110 @@
+"""Stub out crossbar's unused heavy imports in the router worker (issue 13).
+
+``import crossbar`` imports web3, eth-abi, eth-account, py_ecc (XBR, its
+blockchain features) and numpy, zlmdb, cfxdb, txtorcon (cookie-store
+database, Tor endpoints) at module level: ~70 MB of the router worker's
+~150 MB.  The router worker of the node config livehub renders uses none of
+them (WAMP-CRA, ticket and anonymous auth, TCP endpoints, in-memory
+cookies).  This module, first on the crossbar processes' ``PYTHONPATH``
+(see :mod:`pyramid_livehub.router.slim`), answers those imports with empty
+stub modules in **router workers only** (:func:`wanted`): attribute lookups,
+calls and ``from x import y`` all answer the same stub class (crossbar
+names and registers them at import time, and uses them only for XBR, Tor,
+cryptosign certificates and database cookie stores).  ``LIVEHUB_ROUTER_SLIM=0``
+in the router's environment turns it off.  The controller keeps them (it signs with
+the node's Ethereum key, xbr's security module), and so do container
+workers (a user's consumer may well use numpy).
+
+It imports nothing from pyramid_livehub (that would import Pyramid into
+every crossbar process), and then runs the sitecustomize it shadows, if any.
+"""
+import importlib.abc
+import importlib.machinery
+import os
+import sys
+import types
+
+#: Top-level packages answered with stubs.
+STUBBED = frozenset([
+    'web3', 'eth_abi', 'eth_typing', 'eth_account', 'eth_keys', 'eth_utils', 'eth_keyfile',
+    'eth_hash', 'eth_rlp', 'py_ecc', 'py_eth_sig_utils', 'rlp', 'hexbytes', 'numpy', 'zlmdb',
+    'cfxdb', 'txtorcon', 'bjdata', 'ens', 'xbr',
+])
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class _StubType(type):
+    def __getattr__(cls, name):
+        if name.startswith('__'):
+            raise AttributeError(name)
+        return cls
+
+    def __call__(cls, *args, **kwargs):
+        # crossbar calls some of them at import time (interface registration,
+        # decorators in its edge personality), so a call answers the stub itself
+        return cls
+
+
+class StubModule(types.ModuleType):
+    """An empty module whose every public attribute is a stub class."""
+
+    def __getattr__(self, name):
+        if name.startswith('__'):
+            raise AttributeError(name)
+        stub = _StubType(name, (), {'__module__': self.__name__,
+                                    '__qualname__': '%s.%s' % (self.__name__, name)})
+        setattr(self, name, stub)
+        return stub
+
+
+class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Meta-path finder answering :data:`STUBBED` packages (and their submodules)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition('.')[0] in STUBBED:
+            return importlib.machinery.ModuleSpec(name, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        module = StubModule(spec.name)
+        module.__path__ = []
+        return module
+
+    def exec_module(self, module):
+        pass
+
+
+def install():
+    """Put the :class:`StubFinder` first on ``sys.meta_path`` (once)."""
+    if not any(isinstance(f, StubFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, StubFinder())
+
+
+def _run_shadowed():
+    # the system's sitecustomize (Debian: apport's hook) would have run without us
+    rest = [p for p in sys.path if os.path.abspath(p or '.') != _HERE]
+    spec = importlib.machinery.PathFinder.find_spec('sitecustomize', rest)
+    if spec is not None and spec.loader is not None:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+
+
+def wanted(argv, environ):
+    """True in a crossbar router worker (``-m crossbar.worker.main --klass ...RouterController``).
+
+    ``LIVEHUB_ROUTER_SLIM=0`` in the environment says no.
+    """
+    return (environ.get('LIVEHUB_ROUTER_SLIM', '1') != '0'
+            and 'crossbar.worker.main' in argv
+            and 'crossbar.worker.router.RouterController' in argv)
+
+
+if wanted(getattr(sys, 'orig_argv', sys.argv), os.environ):
+    install()
+if __name__ == 'sitecustomize':  # not when a test loads this file by path
+    try:
+        import importlib.util
+        _run_shadowed()
+    except Exception:  # pragma: no cover - a broken system hook must not stop the router
+        pass

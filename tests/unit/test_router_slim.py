@@ -1,0 +1,59 @@
+"""The router worker's import stubs (pyramid_livehub/router/slim/sitecustomize.py)."""
+import importlib.util
+import os
+import subprocess
+import sys
+
+from pyramid_livehub.router.process import node_environment
+from pyramid_livehub.router.slim import SITE_DIR
+
+ROUTER_WORKER = ['/venv/bin/python', '-u', '-m', 'crossbar.worker.main', '--cbdir', '/x',
+                 '--klass', 'crossbar.worker.router.RouterController']
+
+
+def load_sitecustomize():
+    spec = importlib.util.spec_from_file_location(
+        'livehub_slim_site', os.path.join(SITE_DIR, 'sitecustomize.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # not a router worker: installs nothing
+    return module
+
+
+def test_only_router_workers_get_the_stubs():
+    site = load_sitecustomize()
+    assert site.wanted(ROUTER_WORKER, {})
+    assert not site.wanted(ROUTER_WORKER, {'LIVEHUB_ROUTER_SLIM': '0'})
+    container = ROUTER_WORKER[:-1] + ['crossbar.worker.container.ContainerController']
+    assert not site.wanted(container, {})  # a user's consumer may use numpy
+    assert not site.wanted(['/venv/bin/crossbar', 'start', '--cbdir', '/x'], {})  # controller
+    assert not any(isinstance(f, site.StubFinder) for f in sys.meta_path)
+
+
+def test_node_environment_puts_the_slim_dir_first():
+    env = node_environment({'PYTHONPATH': '/work/app', 'HOME': '/h'})
+    assert env['PYTHONPATH'] == SITE_DIR + os.pathsep + '/work/app'
+    assert env['PYTHONUNBUFFERED'] == '1' and env['HOME'] == '/h'
+    assert node_environment({})['PYTHONPATH'] == SITE_DIR
+
+
+def test_crossbar_router_worker_imports_with_stubs_and_far_less_memory():
+    script = (
+        'import importlib.util, os, sys\n'
+        'spec = importlib.util.spec_from_file_location("s", %r)\n'
+        'site = importlib.util.module_from_spec(spec); spec.loader.exec_module(site)\n'
+        'if sys.argv[1] == "slim": site.install()\n'
+        'import crossbar.worker.router, crossbar.router.broker, crossbar.router.cookiestore\n'
+        'print(type(sys.modules["web3"]).__name__, type(sys.modules["numpy"]).__name__)\n'
+        'print(open("/proc/self/status").read().split("VmRSS:")[1].split()[0])\n'
+        % os.path.join(SITE_DIR, 'sitecustomize.py'))
+    results = {}
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    for mode in ('slim', 'full'):
+        out = subprocess.run([sys.executable, '-c', script, mode], capture_output=True,
+                             text=True, timeout=120, env=env)
+        assert out.returncode == 0, out.stderr[-2000:]
+        kinds, rss = out.stdout.strip().splitlines()[-2:]
+        results[mode] = (kinds, int(rss) / 1024)
+    assert results['slim'][0] == 'StubModule StubModule'
+    assert results['full'][0] == 'module module'
+    assert results['slim'][1] < results['full'][1] - 40, results  # MB
