@@ -93,3 +93,29 @@ def _quiet_autobahn_reconnect_noise(caplog):
 
 
 os.environ.setdefault('PYTHONWARNINGS', 'ignore::UserWarning')
+
+
+def _tolerate_concurrent_ast_use():
+    # CPython 3.11.7's ast module keeps one recursion counter for all threads
+    # (fixed in 3.11.8, gh-106905): when pytest parses a failed test's source
+    # while a server thread compiles a Chameleon template, ast.parse raises
+    # "SystemError: AST constructor recursion depth mismatch" and the whole
+    # run aborts with INTERNALERROR instead of reporting the one failure.
+    # Retry the parse, so a failure is reported as a failure.
+    import _pytest._code.code as code_module
+    import _pytest._code.source as source_module
+    parse = source_module.getstatementrange_ast
+
+    def getstatementrange_ast(*args, **kwargs):
+        for _ in range(5):
+            try:
+                return parse(*args, **kwargs)
+            except SystemError:
+                continue
+        return parse(*args, **kwargs)
+
+    source_module.getstatementrange_ast = getstatementrange_ast
+    code_module.getstatementrange_ast = getstatementrange_ast
+
+
+_tolerate_concurrent_ast_use()
