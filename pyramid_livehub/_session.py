@@ -60,10 +60,21 @@ def make_transport(settings):
     return transport
 
 
+#: Per loop thread: True once its session is being stopped on purpose.
+_thread_state = threading.local()
+
+
 def _demote_retry_notice(record):
-    """Autobahn logs "trying transport 0 ..." at WARNING before every connect
-    attempt; the publisher's own warning already says the router is away, once."""
-    if str(record.msg).startswith('trying transport'):
+    """Demote two Autobahn messages that tell our users nothing.
+
+    "trying transport 0 ..." is logged at WARNING before every connect
+    attempt (the publisher's own warning already says the router is away,
+    once); "Connection failed: TransportLost" is logged at ERROR when a
+    session we stop on purpose leaves while a call is in flight.
+    """
+    message = str(record.msg)
+    if message.startswith('trying transport') or (
+            message.startswith('Connection failed') and getattr(_thread_state, 'stopping', False)):
         record.levelno, record.levelname = logging.DEBUG, 'DEBUG'
         return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
     return True
@@ -253,7 +264,10 @@ class BackgroundSession:
 
     def _make_component(self):
         from autobahn.asyncio.component import Component
-        transport = make_transport(dict(self.settings, router_url=self.url))
+        overrides = {'router_url': self.url}
+        if self.url == self.settings.get('browser_url'):
+            overrides['serializer'] = 'json'  # the browsers' transport speaks JSON only
+        transport = make_transport(dict(self.settings, **overrides))
         transport['max_retries'] = self.max_retries
         component = Component(transports=[transport], realm=self.settings['realm'],
                               authentication=self.authentication)
@@ -301,6 +315,7 @@ class BackgroundSession:
 
     async def _stop_async(self, timeout):
         self.stopping = True
+        _thread_state.stopping = True
         session, self.session = self.session, None
         try:
             if self.component is not None:

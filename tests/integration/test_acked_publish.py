@@ -66,12 +66,13 @@ def kill(node, processes):
     deadline = time.monotonic() + 10
     while any(port_open(h, p) for h, p in node.endpoints()) and time.monotonic() < deadline:
         time.sleep(0.05)
+    node.release_cbdir()  # the crashed node's directory lock: the restart takes it again
 
 
 def restart(settings, cbdir):
     """The same node again (same ports, same Redis), logging to a fresh file."""
     node = RouterProcess(settings, cbdir, log_path=cbdir + '/restarted.log')
-    return node.start(timeout=40, wait_for_log='livehub history: ready')
+    return node.start(timeout=120, wait_for_log='livehub history: ready')
 
 
 def wait_for(condition, timeout, what):
@@ -119,7 +120,7 @@ def test_acked_publisher_resends_after_sigkill_and_subscriber_gets_each_event_on
     raw = crash_raw_settings(redis_prefix, acks=True)
     settings = parse_settings(raw)
     cbdir = str(tmp_path / 'node')
-    node = RouterProcess(settings, cbdir).start(timeout=40, wait_for_log='livehub history: ready')
+    node = RouterProcess(settings, cbdir).start(timeout=120, wait_for_log='livehub history: ready')
     publisher = Publisher(settings)
     subscriber = None
     count = 2500
@@ -170,7 +171,7 @@ def test_fire_and_forget_publisher_never_counts_acknowledgements_and_loses_what_
         redis_prefix, tmp_path):
     settings = crash_settings(redis_prefix, acks=False)
     cbdir = str(tmp_path / 'node')
-    node = RouterProcess(settings, cbdir).start(timeout=40, wait_for_log='livehub history: ready')
+    node = RouterProcess(settings, cbdir).start(timeout=120, wait_for_log='livehub history: ready')
     publisher = Publisher(settings)
     subscriber = None
     try:

@@ -19,6 +19,7 @@ from pyramid_livehub.router.process import free_port
 from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.subscriber import Subscriber
 
+from tests.support import PROJECT_ROOT
 from tests.support.services import require_service
 
 LIVEHUB = os.path.join(os.path.dirname(sys.executable), 'livehub')
@@ -283,7 +284,7 @@ def test_the_demo_viewer_counter_stops_without_pending_tasks(router, tmp_path):
             counter.stop()
         print('stopped')
     '''))
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = PROJECT_ROOT
     env = dict(user_env(), PYTHONPATH=os.pathsep.join(
         [root] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
     done = subprocess.run([sys.executable, str(script), router.settings['router_url'],
@@ -342,7 +343,7 @@ def test_health_names_a_bridge_the_router_does_not_run(router, router_raw_settin
 
 def test_install_requires_is_the_web_process_and_the_router_extra_adds_the_router():
     from distutils.core import run_setup  # noqa: F401 - setuptools provides it
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = PROJECT_ROOT
     cwd = os.getcwd()
     os.chdir(root)
     try:
@@ -353,7 +354,7 @@ def test_install_requires_is_the_web_process_and_the_router_extra_adds_the_route
                           for r in reqs}
     web = names(dist.install_requires)
     assert web == {'pyramid', 'autobahn', 'txaio', 'chameleon', 'pyramid_chameleon',
-                   'transaction'}
+                   'transaction', 'prometheus_client'}
     router = names(dist.extras_require['router'])
     assert {'crossbar', 'autobahn', 'pika', 'paho-mqtt', 'pyzmq', 'stomp.py'} <= router
     assert router <= names(dist.extras_require['test'])
