@@ -95,6 +95,35 @@ def _quiet_autobahn_reconnect_noise(caplog):
 os.environ.setdefault('PYTHONWARNINGS', 'ignore::UserWarning')
 
 
+#: The shared Redis the history tests use (keys under a prefix of each test's own).
+REDIS_URL = 'redis://127.0.0.1:6379/0'
+
+
+@pytest.fixture
+def redis_prefix():
+    """A Redis key prefix of the test's own; its keys are deleted afterwards."""
+    import uuid
+
+    import redis
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.fail('Redis is not running on 127.0.0.1:6379; start it with: redis-server '
+                    '--daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no')
+    prefix = 'livehub:test:%s:' % uuid.uuid4().hex
+    yield prefix
+    keys = list(client.scan_iter(prefix + '*'))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def redis_store_url(redis_prefix):
+    """``livehub.history_store`` for a Redis store under the test's own key prefix."""
+    return REDIS_URL + '?prefix=' + redis_prefix
+
 def _tolerate_concurrent_ast_use():
     # CPython 3.11.7's ast module keeps one recursion counter for all threads
     # (fixed in 3.11.8, gh-106905): when pytest parses a failed test's source

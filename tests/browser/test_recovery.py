@@ -5,7 +5,6 @@ page's WebSocket goes through a TCP proxy (tests/support/tcpproxy.py), so a
 test cuts the page and nothing else; events are published through
 ``livehub.history.publish_batch`` by a backend session of their own.
 """
-import uuid
 
 import pytest
 
@@ -14,19 +13,6 @@ from tests.support.recovery import RecoveryRig
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 GOT_NUMBERS = 'window.got.map(function (g) { return g.n; })'
-
-
-@pytest.fixture
-def redis_store_url():
-    """A Redis store URL with a key prefix of the test's own (deleted afterwards)."""
-    import redis
-    prefix = 'livehub:test:%s:' % uuid.uuid4().hex
-    yield 'redis://127.0.0.1:6379/0?prefix=' + prefix
-    client = redis.Redis.from_url('redis://127.0.0.1:6379/0')
-    keys = list(client.scan_iter(prefix + '*'))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.fixture

@@ -12,10 +12,8 @@ once, in order.
 import signal
 import threading
 import time
-import uuid
 
 import psutil
-import pytest
 
 from pyramid_livehub.publisher import Publisher
 from pyramid_livehub.router.process import RouterProcess, port_open
@@ -24,18 +22,6 @@ from pyramid_livehub.subscriber import Subscriber
 from tests.support.services import router_settings
 
 TOPIC = 'app.orders.crash'
-
-
-@pytest.fixture
-def redis_prefix():
-    import redis
-    prefix = 'livehub:test:%s:' % uuid.uuid4().hex
-    yield prefix
-    client = redis.Redis.from_url('redis://127.0.0.1:6379/0')
-    keys = list(client.scan_iter(prefix + '*'))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def node_processes(node):

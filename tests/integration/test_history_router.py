@@ -1,6 +1,5 @@
 """The history component in a real crossbar node: publish -> position -> fetch since."""
 import asyncio
-import uuid
 
 import pytest
 
@@ -9,19 +8,6 @@ from pyramid_livehub._session import run_with_session
 from pyramid_livehub.router.process import RouterProcess, free_port
 
 POSITION = 'livehub_position'
-
-
-@pytest.fixture
-def redis_store_url():
-    """A Redis store URL with a key prefix of the test's own (deleted afterwards)."""
-    import redis
-    prefix = 'livehub:test:%s:' % uuid.uuid4().hex
-    yield 'redis://127.0.0.1:6379/0?prefix=' + prefix
-    client = redis.Redis.from_url('redis://127.0.0.1:6379/0')
-    keys = list(client.scan_iter(prefix + '*'))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def start_router(settings, cbdir):

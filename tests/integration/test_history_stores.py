@@ -1,5 +1,4 @@
 """The history stores: one suite, run against the memory store and real Redis."""
-import uuid
 
 import pytest
 
@@ -24,24 +23,6 @@ class Clock:
 
     def __call__(self):
         return self.now
-
-
-@pytest.fixture
-def redis_prefix(request):
-    """A key prefix of the test's own; its keys are deleted afterwards."""
-    import redis
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.fail('Redis is not running on 127.0.0.1:6379; start it with: redis-server '
-                    '--daemonize yes')
-    prefix = 'livehub:test:%s:' % uuid.uuid4().hex
-    yield prefix
-    keys = list(client.scan_iter(prefix + '*'))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.fixture(params=['memory', 'redis'])

@@ -5,7 +5,6 @@ import pytest
 import transaction
 
 from pyramid_livehub import LiveEvent, get_publisher
-from pyramid_livehub.router.process import free_port
 from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.subscriber import Subscriber
 
