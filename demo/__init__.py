@@ -7,7 +7,9 @@ Every open tab shows, with no reload:
 * the number of messages, counted inside the router by the
   ``demo.plugins:MessageCounter`` consumer;
 * the server clock, published every second by ``demo.plugins:ClockProducer``;
-* a sensor reading, when the MQTT bridge is enabled (see development.ini);
+* a sensor reading: demo/sensor.py publishes it on a ZeroMQ socket and the
+  router's zmq bridge (no broker) turns it into WAMP events (see
+  development.ini; MQTT can feed it too);
 * how many tabs are open (the router's subscriber count, see demo/viewers.py);
 * the connection state.
 
@@ -87,5 +89,6 @@ def main(global_config, **settings):
     config.add_static_view('static', 'demo:static/')
     config.add_route('home', '/')
     config.add_route('messages', '/messages')
-    config.scan('demo', ignore=['demo.run', 'demo.plugins', 'demo.viewers', 'demo.screenshot'])
+    config.scan('demo', ignore=['demo.run', 'demo.plugins', 'demo.viewers', 'demo.screenshot',
+                                'demo.sensor'])
     return config.make_wsgi_app()

@@ -11,14 +11,19 @@ from pyramid_livehub.plugins import Consumer, PollingProducer
 
 
 class ClockProducer(PollingProducer):
-    """Publishes the server's time on ``demo.clock.tick`` every second."""
+    """Publishes the server's time on ``demo.clock.tick`` every second.
+
+    Ready to show: ``time`` is ``HH:MM:SS``, ``date`` is ``YYYY-MM-DD``,
+    ``zone`` the server's time zone name, ``iso`` the full timestamp.
+    """
 
     topic = 'demo.clock.tick'
     frequency = 1
 
     def poll(self):
-        now = datetime.datetime.now(datetime.timezone.utc)
-        return {'time': now.isoformat(timespec='seconds')}
+        now = datetime.datetime.now().astimezone()
+        return {'time': now.strftime('%H:%M:%S'), 'date': now.strftime('%Y-%m-%d'),
+                'zone': now.tzname() or '', 'iso': now.isoformat(timespec='seconds')}
 
 
 class MessageCounter(Consumer):

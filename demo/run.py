@@ -5,7 +5,9 @@
 Both read the same .ini file: the router is rendered from its ``livehub.*``
 settings (like ``livehub router --ini``), the app is loaded from
 ``[app:main]`` and served by waitress on ``[server:main]``'s ``listen``
-address.  Ctrl-C (or SIGTERM) stops both.
+address.  With the zmq bridge on (the default .ini), it also runs the
+pretend sensor of ``demo/sensor.py``: a live bridge with no broker to install.
+Ctrl-C (or SIGTERM) stops them all.
 """
 import configparser
 import os
@@ -56,11 +58,14 @@ def main(argv=None):
     from pyramid_livehub.router.process import RouterProcess
     from pyramid_livehub.settings import parse_settings
 
+    from demo.sensor import sensor_for
+
     setup_logging(ini)
     settings = parse_settings(get_appsettings(ini))
     host, port = server_address(ini)
     cbdir = tempfile.mkdtemp(prefix='livehub-demo-router-')
     router = RouterProcess(settings, cbdir)
+    sensor = sensor_for(settings)
 
     def stop(*_):
         raise KeyboardInterrupt
@@ -76,6 +81,14 @@ def main(argv=None):
         except RuntimeError as exc:
             print('demo: the router did not start: %s' % exc, file=sys.stderr)
             return 1
+        if sensor is not None:
+            try:
+                sensor.start()
+            except RuntimeError as exc:
+                print('demo: %s' % exc, file=sys.stderr)
+                return 1
+            print('demo: sensor publishing %s on ZeroMQ %s (no broker: the zmq bridge '
+                  'subscribes to it)' % (sensor.topic, sensor.endpoint), flush=True)
         app = get_app(ini)
         try:
             server = create_server(app, host=host, port=port)
@@ -96,6 +109,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         pass
     finally:
+        if sensor is not None:
+            sensor.stop()
         print('demo: stopping the router ...', flush=True)
         router.stop()
         shutil.rmtree(cbdir, ignore_errors=True)
