@@ -31,8 +31,9 @@ def main(argv=None):
             poster.click('button[type=submit]')
             viewer.wait_for_function('(t) => document.querySelector("#messages").textContent'
                                      '.includes(t)', arg=text)
-        viewer.wait_for_function("document.querySelector('#clock').textContent !== '\u2014'",
-                                 timeout=5000)
+        for widget in ('#clock', '#sensor'):
+            viewer.wait_for_function("(w) => document.querySelector(w).textContent !== '\u2014'",
+                                     arg=widget, timeout=10000)
         viewer.wait_for_timeout(1200)  # let the highlight animation fade
         viewer.screenshot(path=out, full_page=True)
         browser.close()
