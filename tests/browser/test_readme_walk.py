@@ -254,7 +254,12 @@ def test_the_readme_walked_from_a_fresh_venv(fresh_venv, browser_context, tmp_pa
         errors = []
         page.on('pageerror', lambda error: errors.append(str(error)))
         page.goto(base + '/')
-        page.wait_for_function('window.livehub && livehub.state === "connected"', timeout=30000)
+        try:
+            page.wait_for_function('window.livehub && livehub.state === "connected"',
+                                   timeout=30000)
+        except Exception as exc:   # Playwright's TimeoutError: say what the page saw
+            pytest.fail('the page never connected (%s); console: %s; errors: %s' % (
+                exc, [message.text for message in seen], errors))
 
         # The subscription has no signal of its own: POST until the page logs the order.
         deadline = time.monotonic() + 30
