@@ -413,7 +413,7 @@ def test_settings_listed_demo_plugins_tick_and_count_messages(tmp_path, monkeypa
         assert 'livehub plugins ready: 2 running, 0 not loaded' in node.log_text()
     finally:
         node.stop()
-    parsed = datetime.datetime.fromisoformat(tick.args[0]['time'])
+    parsed = datetime.datetime.fromisoformat(tick.args[0]['iso'])
     assert abs((datetime.datetime.now(datetime.timezone.utc) - parsed).total_seconds()) < 5
     assert counts == [1, 2]
 
