@@ -20,6 +20,7 @@ from pyramid_livehub.router.process import RouterProcess, port_open
 from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.subscriber import Subscriber
 from tests.support.services import router_settings
+from tests.support.tcpproxy import TcpProxy
 
 TOPIC = 'app.orders.crash'
 
@@ -108,26 +109,33 @@ def test_acked_publisher_resends_after_sigkill_and_subscriber_gets_each_event_on
     cbdir = str(tmp_path / 'node')
     node = RouterProcess(settings, cbdir).start(timeout=120, wait_for_log='livehub history: ready')
     publisher = Publisher(settings)
+    router_port = int(settings['router_url'].rsplit(':', 1)[1])
+    # The subscriber reaches the router through a proxy that stays shut after
+    # the restart until 200 more events were acknowledged: those reach it only
+    # through recovery, however fast the router and the publisher come back.
+    proxy = TcpProxy(('127.0.0.1', router_port))
     subscriber = None
     count = 2500
     try:
         assert publisher.connect(10)
-        # The subscriber comes back 2 s after the publisher: what was published
-        # meanwhile reaches it only through recovery.
-        subscriber = Subscriber(dict(raw, **{'livehub.initial_retry_delay': '2',
-                                             'livehub.max_retry_delay': '2',
-                                             'livehub.retry_delay_jitter': '0'}), TOPIC).start()
+        subscriber = Subscriber(raw, TOPIC, url='rs://127.0.0.1:%d' % proxy.port).start()
         sender = PacedPublisher(publisher, count)
         sender.start()
         wait_for(lambda: publisher.stats.acked >= 500, 30, '500 acknowledged events')
         processes = freeze_then_kill(node)
+        proxy.block()
         written = publisher.stats.sent
         wait_for(lambda: publisher.stats.sent >= written + 20, 10,
                  'events written to the frozen router')
         kill(node, processes)
         unacked_at_crash = publisher.stats.sent - publisher.stats.acked
         assert unacked_at_crash >= 20
+        acked_at_crash = publisher.stats.acked
         node = restart(settings, cbdir)
+        wait_for(lambda: publisher.stats.acked >= acked_at_crash + unacked_at_crash + 200, 60,
+                 '200 events acknowledged by the restarted router')
+        last_seen = subscriber.positions.get(TOPIC)
+        proxy.unblock()
         sender.join(60)
         assert sender.published == count
         assert publisher.flush(60), publisher.stats.as_dict()
@@ -141,7 +149,10 @@ def test_acked_publisher_resends_after_sigkill_and_subscriber_gets_each_event_on
         assert offsets == list(range(offsets[0], offsets[0] + count))
         assert len({event.position['epoch'] for event in events}) == 1  # Redis kept the epoch
         assert all(event.recovered for event in events) and not subscriber.gaps
-        assert subscriber.recovered_events > 0
+        # everything from the first offset it missed up to the 200 published
+        # while it was shut out came from history
+        assert subscriber.recovered_events >= 200 + unacked_at_crash, (
+            subscriber.recovered_events, last_seen)
         assert subscriber.collect(1, timeout=0.5) == []  # nothing twice
     except BaseException:
         print(node.log_tail(60))
@@ -149,6 +160,7 @@ def test_acked_publisher_resends_after_sigkill_and_subscriber_gets_each_event_on
     finally:
         if subscriber is not None:
             subscriber.stop()
+        proxy.close()
         publisher.close(1)
         node.stop()
 
