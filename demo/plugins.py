@@ -18,9 +18,9 @@ class ClockProducer(PollingProducer):
     """
 
     topic = 'demo.clock.tick'
-    frequency = 1
+    frequency = 1                      # seconds or a timedelta
 
-    def poll(self):
+    def poll(self):                    # returning None publishes nothing
         now = datetime.datetime.now().astimezone()
         return {'time': now.strftime('%H:%M:%S'), 'date': now.strftime('%Y-%m-%d'),
                 'zone': now.tzname() or '', 'iso': now.isoformat(timespec='seconds')}
@@ -29,12 +29,12 @@ class ClockProducer(PollingProducer):
 class MessageCounter(Consumer):
     """Counts the chat messages (``demo.messages.<room>``) and publishes the total."""
 
-    topic = 'demo.messages.*'
+    topic = 'demo.messages.*'          # a str or a list of topic patterns
 
     def __init__(self, hub):
         super().__init__(hub)
         self.count = 0
 
-    def consume(self, message):
+    def consume(self, message):        # message.topic, .args, .kwargs, .body
         self.count += 1
         self.publish('demo.stats.messages', {'count': self.count})

@@ -118,3 +118,15 @@ def test_sdist_contains_crossbar_config_and_static_files(tmp_path):
     assert 'pyramid_livehub/static/livehub.mjs' in names
     assert 'docs/demo.png' in names   # the README's screenshot
     assert not any('/vendor/' in name for name in names), 'third-party JS must not ship'
+
+
+def test_plugins_page_shows_the_code_the_demo_runs(docs_html):
+    """docs/plugins.rst includes demo/plugins.py, so its example cannot drift from the demo."""
+    page = html.unescape(re.sub(r'<[^>]+>', '', (docs_html / 'plugins.html').read_text(
+        encoding='utf-8')))
+    with open(os.path.join(ROOT, 'demo', 'plugins.py'), encoding='utf-8') as fh:
+        source = fh.read()
+    for line in ("now.strftime('%H:%M:%S')", 'class ClockProducer(PollingProducer):',
+                 'class MessageCounter(Consumer):'):
+        assert line in source, 'demo/plugins.py changed: update this test (%r)' % line
+        assert line in page, 'docs/plugins.html does not show demo/plugins.py (%r)' % line
