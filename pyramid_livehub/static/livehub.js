@@ -82,7 +82,27 @@
       globalThis.console.warn.apply(globalThis.console, ["livehub:"].concat([].slice.call(arguments)));
     }
   }
+  function logError(message) {
+    if (globalThis.console) {
+      globalThis.console.error(message);
+    }
+  }
   var autobahnPromise = null;
+  var AUTOBAHN_FIX = 'Fix: put AutobahnJS next to livehub.js: run `make install` in a pyramid_livehub checkout, or `npm install autobahn-browser@22` and copy node_modules/autobahn-browser/autobahn.min.js into the static/vendor/ folder of the installed pyramid_livehub package (docs: "In the browser: livehub.js"). Or load it from elsewhere: a <script> that defines window.autobahn before livehub.js, or livehub.configure({autobahnUrl: ...}) before livehub.connect().';
+  function autobahnMissing(url, why) {
+    var error = new Error("livehub: AutobahnJS is missing: " + url + " " + why + ", so livehub.js cannot connect. " + AUTOBAHN_FIX);
+    error.code = "autobahn_missing";
+    error.url = url;
+    error.summary = "AutobahnJS missing";
+    return error;
+  }
+  function whyNotLoaded(url) {
+    return globalThis.fetch(url, { cache: "no-store" }).then(function(response) {
+      return response.ok ? "failed to run" : "answered HTTP " + response.status;
+    }, function() {
+      return "could not be fetched (network error)";
+    });
+  }
   function loadAutobahn(url) {
     if (globalThis.autobahn) {
       return Promise.resolve(globalThis.autobahn);
@@ -95,12 +115,15 @@
           if (globalThis.autobahn) {
             resolve(globalThis.autobahn);
           } else {
-            reject(new Error("livehub: " + url + " did not define window.autobahn"));
+            autobahnPromise = null;
+            reject(autobahnMissing(url, "loaded but did not define window.autobahn"));
           }
         };
         tag.onerror = function() {
           autobahnPromise = null;
-          reject(new Error("livehub: cannot load AutobahnJS from " + url + " (run `make js` to install it)"));
+          whyNotLoaded(url).then(function(why) {
+            reject(autobahnMissing(url, why));
+          });
         };
         globalThis.document.head.appendChild(tag);
       });
@@ -581,6 +604,7 @@
     this.subscriptions = [];
     this.sessionCount = 0;
     this.lastError = null;
+    this.failure = null;
     this._listeners = [];
     this._started = null;
     this._closing = false;
@@ -612,8 +636,11 @@
       return self._started;
     }
     self._closing = false;
-    self._started = new Promise(function(resolve) {
+    self.failure = null;
+    var rejectStart;
+    var started = self._started = new Promise(function(resolve, reject) {
       self._firstOpen = resolve;
+      rejectStart = reject;
     });
     var base = staticBase();
     var configUrl = new URL(self.options.configUrl || "../config.json", self.options.configUrl ? globalThis.location.href : base).href;
@@ -623,11 +650,15 @@
       self._configUrl = configUrl;
       self._attempt();
     }, function(err) {
-      self.lastError = err;
-      warn(err.message);
+      if (self._started === started) {
+        self._started = null;
+        self._firstOpen = null;
+      }
       self._setState("offline");
+      self._fail(err);
+      rejectStart(err);
     });
-    return self._started;
+    return started;
   };
   Hub.prototype.close = function() {
     this._closing = true;
@@ -644,6 +675,7 @@
     }
     this._markInactive();
     this._started = null;
+    this.failure = null;
     this._setState("offline");
   };
   Hub.prototype.onstate = function(fn) {
@@ -655,6 +687,16 @@
         listeners.splice(at, 1);
       }
     };
+  };
+  Hub.prototype._fail = function(err) {
+    this.lastError = err;
+    this.failure = err;
+    logError(err.message || String(err));
+    if (globalThis.document && globalThis.CustomEvent) {
+      globalThis.document.dispatchEvent(new globalThis.CustomEvent("livehub:error", {
+        detail: { error: err, code: err.code || "error", message: err.message, hub: this }
+      }));
+    }
   };
   Hub.prototype._setState = function(state) {
     if (this.state === state) {
@@ -771,8 +813,12 @@
     }
     self._retryCount += 1;
     if (retriesExhausted(self._retryCount, opts)) {
-      warn("giving up after", opts.max_retries, "reconnect attempts");
+      var last = self.lastError;
+      var gaveUp = new Error("livehub: gave up after " + opts.max_retries + " reconnect attempts (max_retries)" + (last ? "; last error: " + (last.message || last) : ""));
+      gaveUp.code = "gave_up";
+      gaveUp.summary = "gave up reconnecting";
       self._setState("offline");
+      self._fail(gaveUp);
       return;
     }
     if (globalThis.navigator && globalThis.navigator.onLine === false) {
@@ -790,6 +836,7 @@
     if (this._started && !this._closing && !this.connection) {
       clearTimeout(this._retryTimer);
       this._retryCount = 0;
+      this.failure = null;
       this._setState(this.sessionCount ? "reconnecting" : "connecting");
       this._attempt();
     }
@@ -1018,12 +1065,31 @@
   }
   function bindStatus(hub, element) {
     function show(state) {
+      var failure = state === "offline" ? hub.failure : null;
       var label = element.getAttribute("data-livehub-label-" + state) || state;
       element.setAttribute("data-state", state);
+      if (failure) {
+        label = element.getAttribute("data-livehub-label-error") || label + ": " + (failure.summary || "error") + " (see the browser console)";
+        element.setAttribute("data-error", failure.code || "error");
+        element.setAttribute("title", failure.message || String(failure));
+      } else if (element.hasAttribute("data-error")) {
+        element.removeAttribute("data-error");
+        element.removeAttribute("title");
+      }
       element.textContent = label;
     }
+    function onError(event) {
+      if (event.detail && event.detail.hub === hub) {
+        show(hub.state);
+      }
+    }
     show(hub.state);
-    element.__livehubUnbind = hub.onstate(show);
+    var stopStates = hub.onstate(show);
+    globalThis.document.addEventListener("livehub:error", onError);
+    element.__livehubUnbind = function() {
+      stopStates();
+      globalThis.document.removeEventListener("livehub:error", onError);
+    };
   }
   function bindWidgets(root, hub) {
     root = root || globalThis.document;

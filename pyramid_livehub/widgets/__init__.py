@@ -188,13 +188,16 @@ class LiveWidgets:
 
         ``labels`` maps a state to the text shown for it, e.g.
         ``{'connected': 'live'}``; its ``data-state`` attribute is the state,
-        for CSS.
+        for CSS.  When livehub.js stopped trying (AutobahnJS missing, retries
+        used up) the badge says why, with ``data-error`` set; ``labels['error']``
+        replaces that text.
         """
         attributes: dict[str, str] = {}
         for state, label in (labels or {}).items():
-            if state not in ('connecting', 'connected', 'reconnecting', 'offline'):
-                raise ValueError('unknown connection state %r in labels; the states are '
-                                 'connecting, connected, reconnecting, offline' % (state,))
+            if state not in ('connecting', 'connected', 'reconnecting', 'offline', 'error'):
+                raise ValueError('unknown connection state %r in labels; the keys are '
+                                 'connecting, connected, reconnecting, offline and error'
+                                 % (state,))
             attributes['data-livehub-label-' + state] = label
         return render_widget('status', labels=attributes, element_id=id,
                              css_class=_classes('livehub-status', css_class))

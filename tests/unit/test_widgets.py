@@ -140,6 +140,11 @@ def test_unknown_status_label_state_is_refused(widgets):
         widgets.status(labels={'online': 'yes'})
 
 
+def test_status_takes_a_label_for_the_error_text(widgets):
+    markup = widgets.status(labels={'connected': 'live', 'error': 'Live updates are broken'})
+    assert 'data-livehub-label-error="Live updates are broken"' in markup
+
+
 def test_widgets_are_markup_that_chameleon_inserts_as_is():
     assert Markup('<b>').__html__() == '<b>'
 

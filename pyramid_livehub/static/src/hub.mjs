@@ -4,8 +4,8 @@
  * every subscription restored on each new session, with what it missed
  * meanwhile (recovery.mjs).
  */
-import {DEFAULTS, fetchJson, fetchTicket, loadAutobahn, readScriptOptions, staticBase,
-        warn} from './loader.mjs';
+import {DEFAULTS, fetchJson, fetchTicket, loadAutobahn, logError, readScriptOptions,
+        staticBase, warn} from './loader.mjs';
 import {RECONNECT_OPTIONS, retriesExhausted, retryDelay} from './reconnect.mjs';
 import {holdForRecovery, receive, resetRecovery, resume} from './recovery.mjs';
 import {LiveSubscription, makeSessionProxy} from './session.mjs';
@@ -31,6 +31,7 @@ export function Hub(options) {
     this.subscriptions = [];   // LiveSubscription objects to keep alive
     this.sessionCount = 0;     // sessions opened so far (1 + reconnects)
     this.lastError = null;
+    this.failure = null;       // why the hub stopped trying (see _fail), null while it tries
     this._listeners = [];
     this._started = null;
     this._closing = false;
@@ -76,8 +77,11 @@ Hub.prototype.connect = function () {
         return self._started;
     }
     self._closing = false;
-    self._started = new Promise(function (resolve) {
+    self.failure = null;
+    var rejectStart;
+    var started = self._started = new Promise(function (resolve, reject) {
         self._firstOpen = resolve;
+        rejectStart = reject;
     });
     var base = staticBase();
     var configUrl = new URL(self.options.configUrl || '../config.json', self.options.configUrl
@@ -88,11 +92,17 @@ Hub.prototype.connect = function () {
         self._configUrl = configUrl;
         self._attempt();
     }, function (err) {
-        self.lastError = err;
-        warn(err.message);
+        // Nothing to retry without AutobahnJS: say so loudly, and let a later
+        // connect() start over (the page may load it by other means).
+        if (self._started === started) {
+            self._started = null;
+            self._firstOpen = null;
+        }
         self._setState('offline');
+        self._fail(err);
+        rejectStart(err);
     });
-    return self._started;
+    return started;
 };
 
 /** Close the connection for good (no reconnect); subscriptions are kept. */
@@ -110,6 +120,7 @@ Hub.prototype.close = function () {
     }
     this._markInactive();
     this._started = null;
+    this.failure = null;
     this._setState('offline');
 };
 
@@ -123,6 +134,23 @@ Hub.prototype.onstate = function (fn) {
             listeners.splice(at, 1);
         }
     };
+};
+
+/**
+ * The hub stopped trying: log `err` as a console error, keep it in
+ * hub.failure and hub.lastError, and fire a `livehub:error` DOM event on
+ * document (detail: error, code, message, hub) for the page and the status
+ * widgets.  Called after the state became 'offline'.
+ */
+Hub.prototype._fail = function (err) {
+    this.lastError = err;
+    this.failure = err;
+    logError(err.message || String(err));
+    if (globalThis.document && globalThis.CustomEvent) {
+        globalThis.document.dispatchEvent(new globalThis.CustomEvent('livehub:error', {
+            detail: {error: err, code: err.code || 'error', message: err.message, hub: this}
+        }));
+    }
 };
 
 Hub.prototype._setState = function (state) {
@@ -247,8 +275,14 @@ Hub.prototype._scheduleRetry = function () {
     }
     self._retryCount += 1;
     if (retriesExhausted(self._retryCount, opts)) {
-        warn('giving up after', opts.max_retries, 'reconnect attempts');
+        var last = self.lastError;
+        var gaveUp = new Error('livehub: gave up after ' + opts.max_retries +
+                               ' reconnect attempts (max_retries)' +
+                               (last ? '; last error: ' + (last.message || last) : ''));
+        gaveUp.code = 'gave_up';
+        gaveUp.summary = 'gave up reconnecting';
         self._setState('offline');
+        self._fail(gaveUp);
         return;
     }
     if (globalThis.navigator && globalThis.navigator.onLine === false) {
@@ -269,6 +303,7 @@ Hub.prototype._online = function () {
     if (this._started && !this._closing && !this.connection) {
         clearTimeout(this._retryTimer);
         this._retryCount = 0;
+        this.failure = null;
         this._setState(this.sessionCount ? 'reconnecting' : 'connecting');
         this._attempt();
     }

@@ -67,7 +67,46 @@ export function warn() {
     }
 }
 
+/** console.error with the livehub: prefix (for what the page must fix). */
+export function logError(message) {
+    if (globalThis.console) {
+        globalThis.console.error(message);
+    }
+}
+
 var autobahnPromise = null;
+
+// How to fix a missing AutobahnJS, for the error a page gets (it is not in
+// the Python package: it comes from npm at set-up time, see docs/browser.rst).
+var AUTOBAHN_FIX = 'Fix: put AutobahnJS next to livehub.js: run `make install` in a ' +
+    'pyramid_livehub checkout, or `npm install autobahn-browser@22` and copy ' +
+    'node_modules/autobahn-browser/autobahn.min.js into the static/vendor/ folder of the ' +
+    'installed pyramid_livehub package (docs: "In the browser: livehub.js"). ' +
+    'Or load it from elsewhere: a <script> that defines window.autobahn before livehub.js, ' +
+    'or livehub.configure({autobahnUrl: ...}) before livehub.connect().';
+
+/**
+ * The error of a page whose AutobahnJS did not load: what is missing, from
+ * where, and the fix.  `.code` is 'autobahn_missing', `.url` the URL tried,
+ * `.summary` a few words for a status badge.
+ */
+export function autobahnMissing(url, why) {
+    var error = new Error('livehub: AutobahnJS is missing: ' + url + ' ' + why +
+                          ', so livehub.js cannot connect. ' + AUTOBAHN_FIX);
+    error.code = 'autobahn_missing';
+    error.url = url;
+    error.summary = 'AutobahnJS missing';
+    return error;
+}
+
+// A failed <script> tag does not say why; ask the server for the status.
+function whyNotLoaded(url) {
+    return globalThis.fetch(url, {cache: 'no-store'}).then(function (response) {
+        return response.ok ? 'failed to run' : 'answered HTTP ' + response.status;
+    }, function () {
+        return 'could not be fetched (network error)';
+    });
+}
 
 /** window.autobahn, loading it from `url` the first time. */
 export function loadAutobahn(url) {
@@ -82,13 +121,15 @@ export function loadAutobahn(url) {
                 if (globalThis.autobahn) {
                     resolve(globalThis.autobahn);
                 } else {
-                    reject(new Error('livehub: ' + url + ' did not define window.autobahn'));
+                    autobahnPromise = null;
+                    reject(autobahnMissing(url, 'loaded but did not define window.autobahn'));
                 }
             };
             tag.onerror = function () {
-                autobahnPromise = null;
-                reject(new Error('livehub: cannot load AutobahnJS from ' + url +
-                                 ' (run `make js` to install it)'));
+                autobahnPromise = null;  // a later connect() may try again
+                whyNotLoaded(url).then(function (why) {
+                    reject(autobahnMissing(url, why));
+                });
             };
             globalThis.document.head.appendChild(tag);
         });

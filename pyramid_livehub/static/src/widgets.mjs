@@ -110,14 +110,37 @@ function widgetSubscribe(hub, element, topic, match, handler) {
     };
 }
 
+// The status badge: the state as text and data-state; when the hub stopped
+// trying (AutobahnJS missing, retries used up) the reason too, as text
+// (data-livehub-label-error overrides it), title and data-error.
 function bindStatus(hub, element) {
     function show(state) {
+        var failure = state === 'offline' ? hub.failure : null;
         var label = element.getAttribute('data-livehub-label-' + state) || state;
         element.setAttribute('data-state', state);
+        if (failure) {
+            label = element.getAttribute('data-livehub-label-error') ||
+                label + ': ' + (failure.summary || 'error') + ' (see the browser console)';
+            element.setAttribute('data-error', failure.code || 'error');
+            element.setAttribute('title', failure.message || String(failure));
+        } else if (element.hasAttribute('data-error')) {
+            element.removeAttribute('data-error');
+            element.removeAttribute('title');
+        }
         element.textContent = label;
     }
+    function onError(event) {
+        if (event.detail && event.detail.hub === hub) {
+            show(hub.state);
+        }
+    }
     show(hub.state);
-    element.__livehubUnbind = hub.onstate(show);
+    var stopStates = hub.onstate(show);
+    globalThis.document.addEventListener('livehub:error', onError);
+    element.__livehubUnbind = function () {
+        stopStates();
+        globalThis.document.removeEventListener('livehub:error', onError);
+    };
 }
 
 /**
