@@ -1,9 +1,13 @@
 """Subscriber process for the bridge benchmarks (WebSocket/JSON, like a browser).
 
 ``python -m benchmarks.bridge_sub_worker URL REALM TOPIC N`` prints ``READY``
-once subscribed, then one JSON line ``{"count", "first", "last", "latencies"}``
-where a latency is receive time minus the ``t`` in the event's first argument
-(the bridges deliver a broker body as ``args[0]``) or keyword arguments.
+once subscribed, then one JSON line ``{"n", "first", "last", "latencies",
+"distinct", "out_of_order"}`` where a latency is receive time minus the ``t``
+in the event's first argument (the bridges deliver a broker body as
+``args[0]``) or keyword arguments.  ``distinct`` counts the different ``i``
+values seen and ``out_of_order`` the events whose ``i`` was not above the
+previous one, so a caller can tell lost and duplicated events apart from a
+mere count.
 """
 import json
 import sys
@@ -18,7 +22,9 @@ def main():
     url, realm, topic, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     component = Component(transports=[{'type': 'websocket', 'url': url, 'serializers': ['json']}],
                           realm=realm, authentication={})
-    state = {'n': 0, 'first': None, 'last': None, 'latencies': []}
+    state = {'n': 0, 'first': None, 'last': None, 'latencies': [], 'distinct': 0,
+             'out_of_order': 0}
+    seen, previous = set(), [None]
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 
@@ -31,6 +37,14 @@ def main():
         body = args[0] if args and isinstance(args[0], dict) else kwargs
         if 't' in body:
             state['latencies'].append(now - body['t'])
+        if 'i' in body:
+            index = body['i']
+            if index not in seen:
+                seen.add(index)
+                state['distinct'] += 1
+            if previous[0] is not None and index <= previous[0]:
+                state['out_of_order'] += 1
+            previous[0] = index
         if state['n'] >= count:
             print(json.dumps(state), flush=True)
             loop.stop()

@@ -27,8 +27,9 @@ sys.modules.setdefault('bjdata', None)  # its broken NumPy import only prints no
 
 from benchmarks import machine, report, rows  # noqa: E402
 
-MODULES = ['benchmarks.peers', 'benchmarks.publisher', 'benchmarks.bridges',
-           'benchmarks.browser_latency', 'benchmarks.models_plugins', 'benchmarks.security']
+MODULES = ['benchmarks.peers', 'benchmarks.publisher', 'benchmarks.history_acks',
+           'benchmarks.bridges', 'benchmarks.browser_latency', 'benchmarks.models_plugins',
+           'benchmarks.security']
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 PLOTS = os.path.join(ROOT, 'docs', '_static', 'bench')
