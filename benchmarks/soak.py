@@ -11,7 +11,12 @@ For ``SOAK_SECONDS`` (default 120) through a real crossbar node:
   processes: 10 % *slow* (stop reading once subscribed; the router's guard
   closes them past ``livehub.max_queued_bytes``, set to 1 MB here; they come
   back and get stuck again), 10 % *reconnecting* (leave every 3-6 s), the rest
-  *normal* (reconnect only when the router goes away);
+  *normal* (reconnect only when the router goes away).  A slow client cannot
+  see its socket close while it does not read, so it drops its connection
+  after ``SOAK_STUCK_SECONDS`` (30) and comes back.  The kernel's loopback
+  socket buffers take several MB per connection before the router holds
+  anything, so ``SOAK_PAD`` must be large enough for a stint to carry more
+  than that plus ``livehub.max_queued_bytes``;
 * the router stopped and started again (same ports, same cbdir) at 1/3 and 2/3.
 
 Every second it samples the router worker's and this process's RSS and every
@@ -23,6 +28,10 @@ non-zero when:
 * the router worker's RSS grew more than ``SOAK_RSS_BOUND_MB`` (50) between
   ``WARMUP`` s after a start and the end of that router's life, or this
   process's RSS grew more than that after warm-up;
+* there are slow subscribers and the router's guard closed none
+  (``SOAK_REQUIRE_SLOW_CLOSES=0`` turns this off; ``SOAK_PAD``, the padding
+  of each app event in bytes, default 200, makes a router life carry enough);
+* the publisher dropped an event;
 * a *normal* subscriber missed an event outside the documented bounds.  The
   bound (no acknowledged publishing, no history here): events published
   while the router is down or the subscriber is re-subscribing after a
@@ -65,12 +74,15 @@ RATE = int(os.environ.get('SOAK_RATE', 1000))
 SUBSCRIBERS = int(os.environ.get('SOAK_SUBSCRIBERS', 200))
 PROCESSES = int(os.environ.get('SOAK_PROCESSES', 4))
 RSS_BOUND_MB = float(os.environ.get('SOAK_RSS_BOUND_MB', 50))
+#: fail when there are slow clients and the router's guard closed none
+STUCK_SECONDS = float(os.environ.get('SOAK_STUCK_SECONDS', 30))  # a slow client's stint
+REQUIRE_SLOW_CLOSES = os.environ.get('SOAK_REQUIRE_SLOW_CLOSES', '1') == '1'
 OUT = os.environ.get('SOAK_OUT', 'soak.png')
 WARMUP = 15.0           # s after a router start before its RSS baseline is taken
 RECONNECT_GRACE = 10.0  # s after a restart for every subscriber to be back
 JOIN_TIMEOUT = 60.0     # s for all subscribers to join at the start
 TOPICS = ('soak.app', 'soak.zmq')
-PAD = 'x' * 200
+PAD = 'x' * int(os.environ.get('SOAK_PAD', 200))  # bytes of padding per app event
 
 
 # -- subscribers (child processes) -----------------------------------------
@@ -129,13 +141,15 @@ def _subscriber_process(url, realm, kinds, started_at, stop_at, results):
             except OSError:
                 await asyncio.sleep(0.5)  # router down: try again
                 continue
-            stay = random.uniform(3, 6) if client.kind == 'reconnecting' else None
+            # a slow client cannot see its socket close while it does not
+            # read: it gives up after STUCK_SECONDS, comes back, gets stuck again
+            stay = {'reconnecting': random.uniform(3, 6), 'slow': STUCK_SECONDS}.get(client.kind)
             try:
                 await asyncio.wait_for(client.lost.wait(),
                                        timeout=min(stay or 1e9, max(0.0, stop_at - time.time())))
             except asyncio.TimeoutError:
                 pass
-            transport.close()
+            transport.abort()
             await asyncio.sleep(0.2)
 
     async def main():
@@ -287,6 +301,19 @@ def main():
     return 1 if failures else 0
 
 
+def counter_total(samples, name):
+    """A counter summed over router lives (a restarted router counts from 0 again)."""
+    total = last = 0.0
+    for sample_ in samples:
+        value = sample_['counters'].get(name)
+        if value is None:
+            continue
+        if value < last:
+            total += last
+        last = value
+    return total + last
+
+
 def _has(bits, seq):
     return seq // 8 < len(bits) and bits[seq // 8] >> (seq % 8) & 1
 
@@ -305,6 +332,15 @@ def check(clients, times, outages, samples, lives, begin, stop_at):
     app = [s['app_rss'] for s in samples if s['t'] >= WARMUP]
     if app and app[-1] - app[0] > RSS_BOUND_MB:
         failures.append('app RSS grew %.1f MB (bound %.0f MB)' % (app[-1] - app[0], RSS_BOUND_MB))
+    slow = [c for c in clients if c[1] == 'slow']
+    closes = counter_total(samples, 'livehub_router_slow_client_closes_total')
+    if slow and REQUIRE_SLOW_CLOSES and not closes:
+        failures.append('%d slow clients but the guard closed none (raise SOAK_PAD or the '
+                        'duration so a router life carries more than livehub.max_queued_bytes '
+                        'plus the socket buffers per client)' % len(slow))
+    dropped = counter_total(samples, 'livehub_publisher_total{counter=dropped}')
+    if dropped:
+        failures.append('the publisher dropped %d events' % dropped)
     excused = [(down - 1, up + RECONNECT_GRACE) for down, up in outages]
     for topic, published in times.items():
         expected = [seq for seq, at in enumerate(published)
@@ -343,8 +379,11 @@ def report(samples, final, clients, outages, lives, begin, failures):
     with open(os.path.splitext(OUT)[0] + '.json', 'w') as fh:
         json.dump({'samples': samples, 'final': final, 'outages': outages, 'lives': lives,
                    'begin': begin, 'failures': failures}, fh)
-    plot(samples, outages, begin)
-    print('  plot: %s' % os.path.abspath(OUT))
+    try:
+        plot(samples, outages, begin)
+        print('  plot: %s' % os.path.abspath(OUT))
+    except ImportError:
+        print('  plot: skipped, matplotlib is not installed (`make soak` installs it)')
     for failure in failures:
         print('FAIL: ' + failure)
     print('soak: %s' % ('FAILED' if failures else 'passed'))
