@@ -150,3 +150,7 @@ SETTINGS = [
 
 #: The keys the history component gets (see ``router.node_config.component_settings``).
 HISTORY_KEYS = ['history', 'history_store', 'history_max_topics']
+
+#: The keys other router components that publish (bridges, the plugin host)
+#: get, to send events on history topics through the history component.
+HISTORY_PUBLISH_KEYS = ['history']
