@@ -4,6 +4,7 @@ plugins, through a real crossbar node with ``livehub.history``, real Mosquitto.
 Before the history component took them, these events were published straight
 into WAMP: no position, nothing stored, ``fetch`` empty.
 """
+import os
 import sys
 import time
 import uuid
@@ -15,10 +16,11 @@ from pyramid_livehub.router.process import RouterProcess
 from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.subscriber import Subscriber
 from tests.support.bridges import mqtt_client, wait_for_log, wamp_call
-from tests.support.services import router_settings
+from tests.support.services import require_service, router_settings
 
 NS = 'lh12i%s' % uuid.uuid4().hex[:8]
 MODULE = 'lh12_plugins_%s' % NS
+REDIS_URL = 'redis://127.0.0.1:6379/0'
 
 PLUGINS = '''
 from pyramid_livehub.plugins import Consumer, PollingProducer
@@ -49,14 +51,20 @@ class Loopy(Consumer):
 '''
 
 
-@pytest.fixture(scope='module')
-def node(brokers, tmp_path_factory):
-    """A router with history on ``mq.<NS>.h.**`` and ``hist.**``, an MQTT bridge and two plugins."""
+@pytest.fixture(scope='module', params=['memory', 'redis'])
+def node(request, brokers, tmp_path_factory):
+    """A router with history on ``mq.<NS>.h.**`` and ``hist.**`` (each store), an MQTT
+    bridge and two plugins."""
+    import redis
+    require_service('127.0.0.1', 6379, 'Redis', 'redis-server --daemonize yes --bind 127.0.0.1')
+    redis_prefix = 'livehub:test:%s:' % uuid.uuid4().hex
+    store = 'memory' if request.param == 'memory' else REDIS_URL + '?prefix=' + redis_prefix
     root = tmp_path_factory.mktemp('inbound-plugins')
     (root / (MODULE + '.py')).write_text(PLUGINS)
     sys.path.insert(0, str(root))  # crossbar gets it through the plugin host's python_path
     raw = router_settings(**{
         'livehub.history': 'mq.%s.h.** 100 3600\nhist.** 1000 3600' % NS,
+        'livehub.history_store': store,
         'livehub.bridges': 'mqtt',
         'livehub.mqtt_inbound': '%s/#' % NS,
         'livehub.mqtt_wamp_prefix': 'mq',
@@ -64,7 +72,6 @@ def node(brokers, tmp_path_factory):
         'livehub.consumers': '%s:Loopy' % MODULE,
         'livehub.plugin_entry_points': 'false',
     })
-    import os
     saved = os.environ.get('PYTHONPATH')
     os.environ['PYTHONPATH'] = os.pathsep.join(filter(None, [str(root), saved]))
     router = RouterProcess(parse_settings(raw), str(root / 'node'))
@@ -75,6 +82,11 @@ def node(brokers, tmp_path_factory):
         yield router
     finally:
         router.stop()
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(redis_prefix + '*'))
+        if keys:
+            client.delete(*keys)
+        client.close()
         sys.path.remove(str(root))
         if saved is None:
             os.environ.pop('PYTHONPATH', None)
