@@ -29,11 +29,12 @@ a history-enabled topic reaches the router as a *call*, not a publish::
   routers sharing one Redis still give each event one offset; each router
   publishes only what it stored, so subscribers of another node see the
   event only if the nodes are linked (Crossbar router-to-router links).
-* Events published straight to a history-enabled topic (``session.publish``,
-  bridges, plugins) bypass the component and carry no position; livehub's own
-  publishers must call the procedure instead (:class:`~pyramid_livehub.publisher.Publisher`
-  does, with ``publish_batch``; the bridges' inbound side and plugin
-  ``hub.publish`` are still to be wired).
+* Events published straight to a history-enabled topic (``session.publish``)
+  bypass the component and carry no position; livehub's own publishers call
+  the procedure instead: :class:`~pyramid_livehub.publisher.Publisher` with
+  ``publish_batch``, and inside the router the bridges' inbound side and
+  plugin ``hub.publish`` through
+  :class:`~pyramid_livehub.router.history_forward.HistoryForwarder`.
 
 Epochs: the memory store's epoch is random per process start; a topic it
 evicted starts over as ``<epoch>-<evictions so far>``.  The Redis store keeps

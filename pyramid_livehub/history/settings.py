@@ -6,55 +6,22 @@ most ``seconds`` (no age limit when left out).  The first line whose pattern
 matches a topic decides; a topic no line matches has no history (its events
 carry no position).
 
-Patterns use the one livehub pattern language: dotted components, ``*`` is
-exactly one component, ``**`` (last component only) is any depth, one or
-more components.
+Patterns use the one livehub pattern language (:mod:`pyramid_livehub.patterns`):
+dotted components, ``*`` is exactly one component, ``**`` (last component
+only) is any depth, one or more components; ``{authid}`` is for security
+rules only.
 """
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from pyramid_livehub._parse import Setting, as_int
+from pyramid_livehub.patterns import parse_pattern
 
 #: Largest ``size`` one history line may ask for (events kept per topic).
 MAX_SIZE = 1000000
 
 #: Redis key prefix when the ``livehub.history_store`` URL names none.
 DEFAULT_REDIS_PREFIX = 'livehub:history:'
-
-
-# TODO(issue 9): switch to pyramid_livehub.patterns (the one matcher module)
-# once it lands; this is the same language, kept tiny on purpose.
-def parse_pattern(text: str) -> list[str]:
-    """Check a topic pattern; return its components (raise ValueError)."""
-    parts = text.split('.')
-    for index, part in enumerate(parts):
-        if not part:
-            raise ValueError('%r is not a valid topic pattern: empty component' % text)
-        if part == '**':
-            if index != len(parts) - 1:
-                raise ValueError('%r: "**" is only allowed as the last component '
-                                 '(e.g. app.orders.**)' % text)
-            if index == 0:
-                raise ValueError('%r: a history pattern must name at least one component '
-                                 'before "**" (e.g. app.**)' % text)
-        elif part != '*' and ('*' in part or '{' in part or '}' in part or ' ' in part):
-            raise ValueError('%r: component %r is neither a name, "*" (one component) nor '
-                             '"**" (any depth, last)' % (text, part))
-    return parts
-
-
-def pattern_matches(parts: list[str], topic: str) -> bool:
-    """True if ``topic`` (a dotted URI) matches the parsed pattern ``parts``."""
-    levels = topic.split('.')
-    if parts[-1] == '**':
-        head = parts[:-1]
-        if len(levels) <= len(head):
-            return False
-    else:
-        head = parts
-        if len(levels) != len(head):
-            return False
-    return all(p == '*' or p == level for p, level in zip(head, levels))
 
 
 def as_history_lines(value: Any) -> list[list[Any]]:
@@ -73,7 +40,7 @@ def as_history_lines(value: Any) -> list[list[Any]]:
         if len(words) not in (2, 3):
             raise ValueError('history line %r is not "<pattern> <size> [<seconds>]" '
                              '(e.g. app.orders.** 1000 3600)' % line.strip())
-        parse_pattern(words[0])
+        parse_pattern(words[0], setting='livehub.history line %r' % line.strip())
         size = _positive(words[1], 'size', line, MAX_SIZE)
         seconds = _positive(words[2], 'seconds', line) if len(words) == 3 else None
         result.append([words[0], size, seconds])
@@ -142,7 +109,7 @@ class HistoryRules:
     """The parsed ``livehub.history`` lines: which topics keep history, and how much."""
 
     def __init__(self, lines: Any) -> None:
-        self.lines = [(parse_pattern(p), Retention(size, seconds))
+        self.lines = [(parse_pattern(p, setting='livehub.history'), Retention(size, seconds))
                       for p, size, seconds in as_history_lines(lines)]
         self._cache: dict[str, Retention | None] = {}
 
@@ -155,7 +122,7 @@ class HistoryRules:
             return self._cache[topic]
         except KeyError:
             pass
-        found = next((r for parts, r in self.lines if pattern_matches(parts, topic)), None)
+        found = next((r for pattern, r in self.lines if pattern.matches(topic)), None)
         if len(self._cache) > 10000:  # topics are unbounded; keep the cache small
             self._cache.clear()
         self._cache[topic] = found
@@ -183,3 +150,7 @@ SETTINGS = [
 
 #: The keys the history component gets (see ``router.node_config.component_settings``).
 HISTORY_KEYS = ['history', 'history_store', 'history_max_topics']
+
+#: The keys other router components that publish (bridges, the plugin host)
+#: get, to send events on history topics through the history component.
+HISTORY_PUBLISH_KEYS = ['history']

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from pyramid_livehub.history import COMPONENT_CLASS as HISTORY_CLASS
 from pyramid_livehub.history import history_components
-from pyramid_livehub.history.settings import HISTORY_KEYS
+from pyramid_livehub.history.settings import HISTORY_KEYS, HISTORY_PUBLISH_KEYS
 from pyramid_livehub.plugins.settings import PLUGIN_HOST_KEYS
 from pyramid_livehub.router.auth import HISTORY_READ_PROCEDURES, auth_components
 from pyramid_livehub.router.bridges import bridge_components
@@ -99,13 +99,14 @@ def component_settings(settings, component):
     Every component joins with :data:`~pyramid_livehub.settings.JOIN_KEYS`;
     a bridge gets its own keys and the shared bridge keys (no ticket secret,
     no other bridge's password), the plugin host its own and a few app-wide
-    ones.
+    ones; both get ``livehub.history``, to send events on history topics
+    through the history component.
     """
     bridge = component.get('extra', {}).get('bridge')
     if bridge is not None:
-        return settings.subset(JOIN_KEYS + bridge_keys(bridge))
+        return settings.subset(JOIN_KEYS + bridge_keys(bridge) + HISTORY_PUBLISH_KEYS)
     if component['classname'] == PLUGIN_HOST_CLASS:
-        return settings.subset(JOIN_KEYS + PLUGIN_HOST_KEYS)
+        return settings.subset(JOIN_KEYS + PLUGIN_HOST_KEYS + HISTORY_PUBLISH_KEYS)
     if component['classname'] == HISTORY_CLASS:
         # and the topic rules, to check browsers' reads (not the ticket secret)
         return settings.subset(JOIN_KEYS + HISTORY_KEYS + [

@@ -138,6 +138,39 @@ def test_a_resent_msgid_is_dropped_and_gets_its_first_position(make_store):
     assert (stats['duplicates'], stats['appended']) == (1, 3)
 
 
+def test_the_dedupe_window_keeps_the_newest_message_ids(make_store):
+    store = make_store(dedupe_window=5)
+    for n in range(1, 13):
+        store.append('app.big.x', [n], {}, msgid='id%d' % n)
+    for n in range(8, 13):  # the newest five: dropped, first position returned
+        assert store.append('app.big.x', [n], {}, msgid='id%d' % n) == dict(
+            store.position('app.big.x'), offset=n, duplicate=True)
+    # older than the window: stored again (the documented limit of the bound)
+    assert store.append('app.big.x', [1], {}, msgid='id1')['offset'] == 13
+
+
+def test_redis_dedupe_ids_live_in_one_bounded_expiring_set_per_topic(redis_prefix):
+    import redis
+    client = redis.Redis.from_url(REDIS_URL)
+    store = RedisStore(RULES, url=REDIS_URL, prefix=redis_prefix, dedupe_window=100,
+                       dedupe_seconds=30)
+    for start in range(0, 1000, 250):
+        store.append_many([('app.big.x', [n], {}, 'msg-%d' % n) for n in range(start, start + 250)])
+    store.append('app.orders.a', [], {}, msgid='other')
+    store.append('app.orders.a', [], {})  # no msgid: nothing remembered
+    dedupe = redis_prefix + 'd:app.big.x'
+    assert client.zcard(dedupe) == 100  # bounded per topic, not one key per event
+    assert client.zrange(dedupe, 0, 0, withscores=True) == [(b'msg-900', 901.0)]
+    assert 0 < client.ttl(dedupe) <= 30  # an idle topic forgets its ids
+    assert client.zcard(redis_prefix + 'd:app.orders.a') == 1
+    keys = {key.decode()[len(redis_prefix):].split(':')[0]
+            for key in client.scan_iter(redis_prefix + '*')}
+    assert keys == {'epoch', 'n', 's', 'd'}
+    assert store.append('app.big.x', [999], {}, msgid='msg-999')['duplicate'] is True
+    store.close()
+    client.close()
+
+
 def test_append_many_keeps_order_and_drops_duplicates_inside_the_batch(make_store):
     store = make_store()
     results = store.append_many([('app.orders.a', [1], {}, 'a'), ('app.big.x', [2], {}, 'b'),

@@ -10,10 +10,9 @@ from pyramid_livehub.history.settings import (
     Retention,
     as_history_lines,
     as_history_store,
-    parse_pattern,
-    pattern_matches,
     redis_url_and_prefix,
 )
+from pyramid_livehub.patterns import parse_pattern
 
 
 def test_history_lines_parse_into_json_ready_rows():
@@ -30,11 +29,11 @@ def test_history_lines_parse_into_json_ready_rows():
     ('app.orders.** ten', 'size \'ten\' is not a whole number'),
     ('app.orders.** 0', 'size must be between 1'),
     ('app.orders.** 10 -5', 'seconds must be between 1'),
-    ('app.**.x 10', '"\\*\\*" is only allowed as the last component'),
-    ('** 10', 'at least one component before'),
-    ('app..x 10', 'empty component'),
-    ('app.ord*.x 10', 'is neither a name'),
-    ('app.user.{authid} 10', 'is neither a name'),
+    ('app.**.x 10', 'livehub.history line .*"\\*\\*" may only be the last component'),
+    ('** 10', 'after a fixed start \\(e.g. app.\\*\\*\\)'),
+    ('app..x 10', "bad component '': empty"),
+    ('app.ord*.x 10', "bad component 'ord\\*'.*use words"),
+    ('app.user.{authid} 10', '{authid} is only allowed in security rules'),
 ])
 def test_bad_history_lines_say_what_is_wrong(line, message):
     with pytest.raises(ValueError, match=message):
@@ -53,7 +52,9 @@ def test_bad_history_lines_say_what_is_wrong(line, message):
     ('app.x', 'app.xy', False),
 ])
 def test_patterns_star_is_one_component_double_star_any_depth(pattern, topic, matches):
-    assert pattern_matches(parse_pattern(pattern), topic) is matches
+    # the one pattern language (pyramid_livehub.patterns), and the rules use it
+    assert parse_pattern(pattern).matches(topic) is matches
+    assert (HistoryRules('%s 5' % pattern).retention(topic) is not None) is matches
 
 
 def test_first_matching_line_decides_the_retention():

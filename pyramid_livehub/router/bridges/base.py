@@ -6,7 +6,10 @@ its own so that a slow or dead broker never blocks the router:
 
 * **inbound** (broker -> WAMP): a broker thread maps the topic, decodes the
   body and appends to the bounded ``inbound`` queue; the reactor drains it
-  into ``session.publish``;
+  into ``session.publish``, or, for a topic a ``livehub.history`` line names,
+  into the history component in batches
+  (:class:`~pyramid_livehub.router.history_forward.HistoryForwarder`), so
+  those events get a position and are stored;
 * **outbound** (WAMP -> broker): the session subscribes to the outbound
   patterns; each event is mapped, encoded and appended to the bounded
   ``outbound`` queue, which a broker thread sends.
@@ -37,6 +40,7 @@ from pyramid_livehub._queue import BoundedQueue, should_log
 from pyramid_livehub._retry import RetryPolicy
 from pyramid_livehub.router.bridges.stats import BridgeStats
 from pyramid_livehub.router.component import LivehubComponent
+from pyramid_livehub.router.history_forward import HistoryForwarder
 from pyramid_livehub.router.bridges.topics import (UnmappableTopic, levels_to_wamp, parse_dotted_pattern,
                             pattern_matches, wamp_subscription, wamp_to_levels)
 
@@ -102,6 +106,11 @@ class BrokerBridge(LivehubComponent):
         bound = self.settings['bridge_queue_size']
         self.inbound = BoundedQueue(bound, name='livehub bridge %s: inbound queue' % self.name,
                                     logger=self.log)
+        self.history = HistoryForwarder(self, self.settings.get('history'), bound,
+                                        'livehub bridge %s' % self.name, self.log,
+                                        on_published=self._history_published,
+                                        on_failed=self._history_failed)
+        self.stats.history = self.history.counters
         self.outbound = BoundedQueue(bound, name='livehub bridge %s: outbound queue' % self.name,
                                      logger=self.log, hint='broker away?')
         self.stopping = threading.Event()
@@ -147,6 +156,7 @@ class BrokerBridge(LivehubComponent):
             return
         stopping.set()
         self.outbound.wake()
+        self.history.close()
         if self._stats_loop is not None and self._stats_loop.running:
             self._stats_loop.stop()
         try:
@@ -196,7 +206,13 @@ class BrokerBridge(LivehubComponent):
     def _drain_inbound(self):
         with self._drain_lock:
             self._drain_scheduled = False
+        history = self.history
         for topic, args, kwargs, queued_at in self.inbound.get_batch(self.DRAIN_BATCH):
+            if history.keeps_history(topic):
+                # counted as published once the history component took it
+                if history.add(topic, args, kwargs, queued_at):
+                    self.stats.dropped_inbound += 1  # the forwarder's queue logs it
+                continue
             try:
                 self.publish(topic, *args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - counted and logged, never fatal
@@ -213,6 +229,16 @@ class BrokerBridge(LivehubComponent):
                     return
                 self._drain_scheduled = True
             reactor.callLater(0, self._drain_inbound)
+
+    def _history_published(self, items):
+        now = time.monotonic()
+        self.stats.published += len(items)
+        for item in items:
+            self.stats.record_delay('inbound', now - item[4])
+
+    def _history_failed(self, items, exc):
+        self.stats.errors += len(items)
+        self.stats.last_error = 'history publish %s: %s' % (items[0][0], exc)
 
     # -- outbound: WAMP -> broker ---------------------------------------------
 

@@ -18,7 +18,11 @@ class BridgeStats:
     ``echoes``: our own messages that came back, skipped;
     ``skipped_bridged``: WAMP events that came in through a bridge, not sent
     out again; ``errors``: other failures (logged); ``connects``: broker
-    connections made; ``connected``: connected now.
+    connections made; ``connected``: connected now.  ``history``: the
+    counters of the bridge's way into the history component (events on
+    ``livehub.history`` topics; see
+    :class:`~pyramid_livehub.router.history_forward.HistoryForwarder`), also
+    counted in ``published``, ``errors`` and ``dropped_inbound``.
     """
 
     COUNTERS = ('received', 'published', 'forwarded', 'sent', 'dropped_inbound',
@@ -33,6 +37,8 @@ class BridgeStats:
             setattr(self, name, 0)
         self.connected = False
         self.last_error = ''
+        #: callable returning the history forwarder's counters (set by the bridge)
+        self.history = None
         self.delays = {'inbound': collections.deque(maxlen=self.DELAY_SAMPLES),
                        'outbound': collections.deque(maxlen=self.DELAY_SAMPLES)}
 
@@ -53,10 +59,16 @@ class BridgeStats:
         result = {name: getattr(self, name) for name in self.COUNTERS}
         result.update(connected=self.connected, last_error=self.last_error,
                       inbound_delay_ms=self.delay_ms('inbound'),
-                      outbound_delay_ms=self.delay_ms('outbound'))
+                      outbound_delay_ms=self.delay_ms('outbound'),
+                      history=self.history() if self.history is not None else None)
         return result
 
     def log_line(self):
         """``received=3 published=3 ...`` for the periodic log line."""
-        return ' '.join('%s=%s' % (name, getattr(self, name))
+        line = ' '.join('%s=%s' % (name, getattr(self, name))
                         for name in self.COUNTERS + ('connected',))
+        if self.history is not None:
+            counters = self.history()
+            if counters['positioned'] or counters['waiting'] or counters['failed']:
+                line += ' ' + ' '.join('history_%s=%s' % item for item in counters.items())
+        return line

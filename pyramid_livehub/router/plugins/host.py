@@ -3,6 +3,12 @@
 Crossbar starts it in the container worker when
 :func:`pyramid_livehub.router.plugins.plugin_components` asks for it.  It
 imports Twisted, so only the router imports this module.
+
+Plugin events on a ``livehub.history`` topic go through the history component
+(:class:`~pyramid_livehub.router.history_forward.HistoryForwarder`): they get
+a position, are stored, and reach the other plugins' consumers from the
+router (with the position), like any other subscriber.  The message id names
+the publishing plugin, so it still never gets its own events back.
 """
 import copy
 import sys
@@ -16,9 +22,11 @@ from twisted.python.threadable import isInIOThread
 
 from pyramid_livehub._queue import BoundedQueue
 from pyramid_livehub.codec import prepare_event
+from pyramid_livehub.history import POSITION_KEY
 from pyramid_livehub.plugins import STATS_PROCEDURE, Message, consumer_topics, discover_plugins, \
     subscription_for
 from pyramid_livehub.router.component import LivehubComponent
+from pyramid_livehub.router.history_forward import HistoryForwarder
 from pyramid_livehub.router.plugins.runners import ConsumerRunner, ProducerRunner
 
 #: Events plugins may have waiting for the router's event loop before new ones are dropped.
@@ -61,12 +69,17 @@ class PluginHost(LivehubComponent):
         self._drain_scheduled = False
         self.published = 0
         self.publish_failed = 0
+        self.history = None
         self._stopped = True
 
     @inlineCallbacks
     def onJoin(self, details):
         """Register the counters procedure, load the plugins, subscribe and start them."""
         from autobahn.wamp.types import SubscribeOptions
+        self.history = HistoryForwarder(self, self.settings.get('history'),
+                                        MAX_PENDING_PUBLISHES, 'livehub plugins', self.log,
+                                        on_published=self._history_published,
+                                        on_failed=self._history_failed)
         yield self.register(self.stats, STATS_PROCEDURE)
         self.runners, self.load_errors = {}, {}
         for spec in discover_plugins(self.settings):
@@ -110,17 +123,27 @@ class PluginHost(LivehubComponent):
         self.log.info('livehub plugins ready: {count} running, {errors} not loaded',
                       count=len(self.runners), errors=len(self.load_errors))
 
-    @staticmethod
-    def _handler(runner, uri):
+    def _handler(self, runner, uri):
         def on_event(*args, details=None, **kwargs):
             publication = getattr(details, 'publication', None)
             if publication is not None:
                 if publication == runner.last_publication:
                     return  # the same event through a second matching pattern
                 runner.last_publication = publication
+            if runner.name == self._history_source(kwargs):
+                return  # its own event, back from the history component: no feedback loop
             topic = getattr(details, 'topic', None) or uri
             runner.offer(Message(topic, args, kwargs))
         return on_event
+
+    def _history_source(self, kwargs):
+        """The plugin that published an event through our forwarder, or None."""
+        position = kwargs.get(POSITION_KEY)
+        msgid = position.get('msgid') if isinstance(position, dict) else None
+        prefix = self.history.msgid_prefix if self.history is not None else None
+        if not isinstance(msgid, str) or prefix is None or not msgid.startswith(prefix):
+            return None
+        return msgid.partition('/')[2] or None
 
     def publish_from_plugin(self, topic, args, kwargs, source=None):
         """Publish a plugin's (already checked) event; safe from any thread."""
@@ -145,6 +168,16 @@ class PluginHost(LivehubComponent):
         if not self.is_attached():
             self.publish_failed += 1
             return
+        if self.history is not None and self.history.keeps_history(topic):
+            # The history component publishes it, so our consumers get it from
+            # the router; the msgid names the source (see _history_source).
+            try:
+                self.history.add(topic, args, kwargs, source, msgid_suffix='/%s' % (source or ''))
+            except ValueError as exc:
+                self.publish_failed += 1
+                self.log.error('livehub plugins: could not publish on {topic}: {exc}',
+                               topic=topic, exc=exc)
+            return
         try:
             # The router does not send our own events back to this session
             # (exclude_me), so the other plugins get them from here instead,
@@ -160,8 +193,18 @@ class PluginHost(LivehubComponent):
             if name != source and isinstance(runner, ConsumerRunner) and runner.matches(topic):
                 runner.offer(Message(topic, copy.deepcopy(args), copy.deepcopy(kwargs)))
 
+    def _history_published(self, items):
+        self.published += len(items)
+
+    def _history_failed(self, items, exc):
+        self.publish_failed += len(items)
+
     def stats(self):
-        """Counters of every plugin (the ``livehub.plugins.stats`` procedure)."""
+        """Counters of every plugin (the ``livehub.plugins.stats`` procedure).
+
+        ``published`` counts what the router took (for history topics: what the
+        history component took); ``history`` has the forwarder's counters.
+        """
         return {
             'consumers': {name: r.stats() for name, r in self.runners.items()
                           if isinstance(r, ConsumerRunner)},
@@ -169,12 +212,16 @@ class PluginHost(LivehubComponent):
                           if isinstance(r, ProducerRunner)},
             'load_errors': dict(self.load_errors),
             'published': self.published,
-            'publish_dropped': self.pending_publishes.dropped,
+            'publish_dropped': self.pending_publishes.dropped + (
+                self.history.waiting.dropped if self.history is not None else 0),
             'publish_failed': self.publish_failed,
+            'history': self.history.counters() if self.history is not None else None,
         }
 
     def stop_plugins(self):
         """Stop every plugin thread (waits up to :data:`STOP_TIMEOUT` seconds in all)."""
+        if self.history is not None:
+            self.history.close()
         if self._stopped:
             return
         self._stopped = True
