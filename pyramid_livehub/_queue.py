@@ -13,6 +13,7 @@ line (drops, refused topics, plugin failures): the first
 import collections
 import logging
 import threading
+import time
 from typing import Any
 
 __all__ = ['BoundedQueue', 'QueueFull', 'should_log', 'LOG_FIRST', 'LOG_EVERY']
@@ -60,26 +61,34 @@ class BoundedQueue:
         self._items: collections.deque[Any] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
         self._closed = False
+        self._releases = 0  # bumped by release_waiters(): ends every wait in put()
 
     def __len__(self):
         return len(self._items)
 
-    def put(self, item, wait=0.0):
+    def put(self, item, wait=0.0, may_wait=None):
         """Append ``item``; return True if an item (the oldest or this one) was dropped.
 
-        ``wait`` > 0 first waits up to that many seconds for room (back-pressure
-        for durable bridges, whose broker keeps what they have not taken yet).
+        ``wait`` > 0 first waits up to that many seconds for room (back-pressure:
+        for durable bridges, whose broker keeps what they have not taken yet,
+        and for the publisher outside a request); the drop's log line then
+        says how long it waited.  ``may_wait()``, asked only when the queue is
+        full (it is off the fast path), can veto the wait for this call.
         """
         with self._cond:
             items = self._items
             if len(items) >= self.bound:
-                if wait:
-                    self._cond.wait_for(lambda: len(items) < self.bound, wait)
+                waited = None
+                if wait and (may_wait is None or may_wait()):
+                    releases, start = self._releases, time.monotonic()
+                    self._cond.wait_for(
+                        lambda: len(items) < self.bound or self._releases != releases, wait)
+                    waited = time.monotonic() - start
                 if len(items) >= self.bound:
                     if self.overflow == 'raise':
-                        raise QueueFull('%s is full (%d%s)' % (self.name, self.bound,
-                                                               self._hint()))
-                    self._count_drops(1)
+                        raise QueueFull('%s is full (%d%s)%s' % (
+                            self.name, self.bound, self._hint(), _waited(waited)))
+                    self._count_drops(1, waited)
                     if self.overflow == 'drop_newest':
                         return True
                     items.popleft()
@@ -125,6 +134,12 @@ class BoundedQueue:
         with self._cond:
             self._cond.notify_all()
 
+    def release_waiters(self):
+        """End every wait for room in :meth:`put` now (its item meets the overflow policy)."""
+        with self._cond:
+            self._releases += 1
+            self._cond.notify_all()
+
     def close(self):
         """Make every ``get_batch`` return ``[]`` from now on; the items stay (not consumed)."""
         with self._cond:
@@ -135,13 +150,14 @@ class BoundedQueue:
         """In a forked child: a fresh lock (the parent's may be held by a thread that is gone)."""
         self._cond = threading.Condition(threading.Lock())
 
-    def _count_drops(self, count):
+    def _count_drops(self, count, waited=None):
         before, self.dropped = self.dropped, self.dropped + count
         # Log when any of the drops counted now passes should_log().
         if before < LOG_FIRST or self.dropped // LOG_EVERY > before // LOG_EVERY:
-            text = '%s full (%d%s), %s dropped; %d dropped so far' % (
+            text = '%s full (%d%s), %s dropped%s; %d dropped so far' % (
                 self.name, self.bound, self._hint(),
-                'newest' if self.overflow == 'drop_newest' else 'oldest', self.dropped)
+                'newest' if self.overflow == 'drop_newest' else 'oldest', _waited(waited),
+                self.dropped)
             if isinstance(self.logger, logging.Logger):
                 self.logger.warning('%s', text)
             else:  # txaio / Twisted logger: the text is the value, not the format
@@ -149,3 +165,7 @@ class BoundedQueue:
 
     def _hint(self):
         return '; %s' % self.hint if self.hint else ''
+
+
+def _waited(seconds):
+    return '' if seconds is None else ' after waiting %.3gs for room' % seconds

@@ -21,8 +21,8 @@ class IPublisher(Interface):
     def publish(topic, *args, **kwargs):
         """Queue a WAMP event."""
 
-    def enqueue(topic, args, kwargs):
-        """Queue an already checked event."""
+    def enqueue(topic, args, kwargs, block=True):
+        """Queue an already checked event; ``block=False``: never wait for room (requests)."""
 
     def flush(timeout):
         """Wait until queued events reached the router."""
@@ -45,8 +45,9 @@ class PublisherLike(Protocol):
     def publish(self, topic: str, *args: Any, **kwargs: Any) -> None:
         """Check and queue a WAMP event."""
 
-    def enqueue(self, topic: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
-        """Queue an already checked event."""
+    def enqueue(self, topic: str, args: Sequence[Any], kwargs: Mapping[str, Any],
+                block: bool = True) -> None:
+        """Queue an already checked event; ``block=False``: never wait for room (requests)."""
 
     def flush(self, timeout: float = ...) -> bool:
         """Wait until queued events reached the router; False on timeout."""

@@ -7,6 +7,13 @@ thread running an asyncio loop owns the WAMP session (an Autobahn
 While the router is away, events wait in the queue (up to
 ``livehub.queue_size``) and go out in order when it is back.
 
+A full queue: a call from a script or worker (``publish()``, ``enqueue()``)
+waits up to ``livehub.publish_block_timeout`` for room, so a burst goes out
+at the router's pace; the request path (``request.livehub``) passes
+``block=False`` and never waits, nor does a thread that runs an asyncio
+loop (the publisher's own included: waiting there would stop the drain it
+waits for).  What still does not fit meets ``livehub.overflow``.
+
 Acknowledged publishing (``livehub.publish_acks``, the default): each event
 stays in the publisher until the router confirmed it -- for a topic in
 ``livehub.history`` the result of ``livehub.history.publish_batch`` (the
@@ -119,7 +126,13 @@ class Publisher:
         self._queue = BoundedQueue(
             settings['queue_size'], settings['overflow'], name='livehub: publisher queue',
             logger=log, hint='events waiting for the router at %s; raise livehub.queue_size '
-                             'or choose another livehub.overflow' % settings['router_url'])
+                             'or livehub.publish_block_timeout, or choose another '
+                             'livehub.overflow'
+                             % settings['router_url'])
+        self._block_timeout = settings['publish_block_timeout']
+        # A wait ran out (router away): drop at once until the queue has room
+        # again, so a script stalls once per outage, not once per event.
+        self._wait_gave_up = False
         #: seq -> (topic, args, kwargs, msgid): sent, not yet acknowledged (insertion = send order)
         self._unacked = {}
         self._seq = 0
@@ -150,9 +163,12 @@ class Publisher:
     # -- caller side -------------------------------------------------------
 
     def publish(self, topic, *args, **kwargs):
-        """Queue a WAMP event; return at once.
+        """Queue a WAMP event; return once it is queued.
 
-        Raises ``ValueError`` for an invalid topic or the reserved
+        That is at once, unless the queue is full: then it waits up to
+        ``livehub.publish_block_timeout`` seconds for room (see
+        :meth:`enqueue`), so that a script's burst loses nothing.  Raises
+        ``ValueError`` for an invalid topic or the reserved
         ``livehub_position`` keyword, ``TypeError`` for a payload that is not
         JSON-serializable and :class:`QueueFull` when the queue is full and
         the overflow policy is ``raise``.
@@ -160,22 +176,44 @@ class Publisher:
         args, kwargs = prepare_event(topic, args, kwargs, serializer=self.settings['serializer'])
         self.enqueue(topic, args, kwargs)
 
-    def enqueue(self, topic, args, kwargs):
-        """Queue an event whose topic and payload were already checked."""
+    def enqueue(self, topic, args, kwargs, block=True):
+        """Queue an event whose topic and payload were already checked.
+
+        ``block`` (default True): when the queue is full, wait up to
+        ``livehub.publish_block_timeout`` seconds for room before
+        ``livehub.overflow`` applies.  The request path passes False: a web
+        request never waits for the router.  A thread that runs an asyncio
+        loop never waits either.  After a wait ran out, calls do not wait
+        again until the queue has had room.
+        """
         if kwargs and POSITION_KEY in kwargs:
             raise ValueError('the keyword %r is reserved for the stream position the router '
                              'assigns; rename it' % POSITION_KEY)
         if self._pid != os.getpid():
             self._reset_after_fork()
+        background = self._background
+        if not background.started:
+            background.start()  # before a wait: the thread is what makes room
+        wait = self._block_timeout if block and not self._wait_gave_up else 0.0
+        # Not under self._lock: a wait must not hold up other threads' counters
+        # (nor _put_back in the loop thread, which would stall the drain).
+        try:
+            dropped = self._queue.put((topic, args, kwargs), wait, _outside_event_loop)
+        except QueueFull:
+            if wait and _outside_event_loop():  # it waited, in vain
+                self._wait_gave_up = True
+            raise
+        if dropped:
+            if wait and _outside_event_loop():
+                self._wait_gave_up = True
+        elif self._wait_gave_up:
+            self._wait_gave_up = False
         with self._lock:
-            if self._queue.put((topic, args, kwargs)):
+            if dropped:
                 self.stats.dropped += 1
                 if self._queue.overflow == 'drop_newest':
                     return
             self.stats.queued += 1
-        background = self._background
-        if not background.started:
-            background.start()
         if not self._wake_pending and background.session is not None:
             self._wake_pending = True
             if not background.call_soon(self._drain):  # loop closed at interpreter exit
@@ -249,10 +287,27 @@ class Publisher:
         if not self._background.started:
             return
         waiting = self._queue or self._unacked
-        flushed = self.flush(timeout) if waiting or self.connected else True
+        if waiting and timeout > 0:
+            flushed = self.flush(timeout)
+        elif self.connected and not self.acks and timeout > 0:
+            flushed = self.flush(timeout)  # fire-and-forget: one round trip confirms the writes
+        else:
+            # Nothing waits (acknowledged, or nothing to confirm), or no time to wait:
+            # flush(0) would always time out, even with everything delivered.
+            flushed = not waiting
         if not flushed:
-            log.warning('livehub: %d events not delivered at shutdown (router %s unreachable)',
-                        self.pending(), self.settings['router_url'])
+            pending = self.pending()
+            if self.connected:
+                log.warning('livehub: %d events not acknowledged by the router at %s when the '
+                            'publisher closed after %ss; they are lost (give close() or '
+                            'livehub.shutdown_timeout more time)',
+                            pending, self.settings['router_url'], timeout)
+            else:
+                log.warning('livehub: %d events not delivered at shutdown (router %s '
+                            'unreachable)', pending, self.settings['router_url'])
+        # A script thread still waiting for room would wait for a drain that
+        # has stopped: its event meets livehub.overflow now instead.
+        self._queue.release_waiters()
         self._background.stop(2)
 
     # -- reading history -------------------------------------------------------
@@ -696,6 +751,15 @@ _LOGIN_REFUSED = ('wamp.error.not_authorized', 'wamp.error.authentication_failed
                   'wamp.error.no_auth_method')
 
 _live_publishers = weakref.WeakSet()
+
+
+def _outside_event_loop():
+    """False in a thread that runs an asyncio loop (the publisher's own, or an async app's).
+
+    Such a thread must not wait for room: the publisher's loop is what
+    drains the queue, and any other loop would stall all its tasks.
+    """
+    return asyncio._get_running_loop() is None
 
 
 @atexit.register

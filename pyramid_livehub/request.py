@@ -15,7 +15,9 @@ class RequestPublisher:
     ``request.tm``) is active: events go out after the commit, in the order
     they were published, and are dropped if the transaction aborts.  Without
     a transaction manager they go out at once.  Topic and payload are checked
-    right away in both cases, so a mistake raises in the view.
+    right away in both cases, so a mistake raises in the view.  It never
+    waits for room in a full publisher queue (a slow router must not stall
+    requests): past the bound, ``livehub.overflow`` applies, counted.
     """
 
     def __init__(self, request: Any, publisher: PublisherLike) -> None:
@@ -28,7 +30,7 @@ class RequestPublisher:
         payload, named = prepare_event(topic, args, kwargs, self.request)
         transaction = self._transaction()
         if transaction is None:
-            self.publisher.enqueue(topic, payload, named)
+            self.publisher.enqueue(topic, payload, named, block=False)
             return
         if self._pending is None or self._pending[0] is not transaction:
             events: list[_Pending] = []
@@ -39,7 +41,7 @@ class RequestPublisher:
     def publish_immediately(self, topic: str, *args: Any, **kwargs: Any) -> None:
         """Publish now, whatever the transaction does later."""
         payload, named = prepare_event(topic, args, kwargs, self.request)
-        self.publisher.enqueue(topic, payload, named)
+        self.publisher.enqueue(topic, payload, named, block=False)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until queued events reached the router (see ``Publisher.flush``)."""
@@ -94,7 +96,7 @@ class RequestPublisher:
         if not committed:
             return
         for topic, args, kwargs in events:
-            self.publisher.enqueue(topic, args, kwargs)
+            self.publisher.enqueue(topic, args, kwargs, block=False)
 
 
 def livehub_for_request(request: Any) -> RequestPublisher:

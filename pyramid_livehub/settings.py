@@ -57,6 +57,13 @@ CORE_SETTINGS: list[Setting] = [
     Setting('overflow', 'drop_oldest', one_of('drop_oldest', 'drop_newest', 'raise'),
             'What `publish()` does when the queue is full: drop the oldest queued event, '
             'drop the new one, or raise `QueueFull`. Every drop is counted.'),
+    Setting('publish_block_timeout', 5.0, as_float(minimum=0.0),
+            'Seconds `publish()` outside a request (a script, a worker, `livehub publish`, '
+            'a bare `Publisher`) waits for room when the queue is full, so that a burst '
+            'goes out at the router\'s pace instead of losing events; after that the '
+            '`livehub.overflow` policy applies (counted, logged) and later calls do not wait '
+            'again until the queue has room. Requests never wait (`request.livehub`, live '
+            'models during a request): a slow router must not stall the web. 0: never wait.'),
     Setting('publish_linger', 0.0, as_float(minimum=0.0, maximum=0.1),
             'Seconds the publisher thread waits for more events after sending some, so that '
             'a busy app sends them in one write instead of waking the thread per event. '

@@ -49,8 +49,9 @@ class RecordingPublisher:
         payload, named = prepare_event(topic, args, kwargs)
         self.enqueue(topic, payload, named)
 
-    def enqueue(self, topic: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
-        """Record an already checked event."""
+    def enqueue(self, topic: str, args: Sequence[Any], kwargs: Mapping[str, Any],
+                block: bool = True) -> None:
+        """Record an already checked event (nothing is ever full: ``block`` does not matter)."""
         self.outbox.append(RecordedEvent(topic, list(args), dict(kwargs)))
         self.stats.queued += 1
         self.stats.sent += 1

@@ -33,6 +33,7 @@ import weakref
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from pyramid.exceptions import ConfigurationError
+from pyramid.threadlocal import get_current_request
 
 from pyramid_livehub.codec import prepare_payload
 from pyramid_livehub.interfaces import ILivehubSettings, ILiveModels, IPublisher
@@ -134,6 +135,10 @@ def publish_model_changes(model: type, publisher: Any, topic: str | None = None,
     the primary key.  ``serializer(instance) -> dict`` replaces ``fields``
     when you need more control.  ``actions`` limits which of
     ``created``/``updated``/``deleted`` are published.
+
+    A commit while a Pyramid request runs never waits for room in a full
+    publisher queue; a script's or worker's commit waits up to
+    ``livehub.publish_block_timeout`` like ``Publisher.publish()``.
 
     Returns the :class:`LiveModel`.  Calling it again for the same class
     replaces the previous registration.
@@ -387,7 +392,10 @@ def _publish(changes: Iterable[Change]) -> None:
             publisher = live.get_publisher()
             if publisher is None:
                 raise RuntimeError('no publisher (is pyramid_livehub included?)')
-            publisher.enqueue(live.topic_for(change.action), [change.payload], kwargs)
+            # A commit during a web request must not wait for the router (the
+            # same test LiveEvent uses); a script's or worker's commit may.
+            publisher.enqueue(live.topic_for(change.action), [change.payload], kwargs,
+                              block=get_current_request() is None)
             live.published += 1
         except Exception as exc:  # noqa: BLE001 - the database has committed; never undo that
             live.lost += 1

@@ -62,6 +62,8 @@ def test_publish_and_tail_round_trip_through_the_router(router, tmp_path):
                                '--kwargs', '{"by": "cli"}', '--ini', ini],
                               capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
+        # delivered: no shutdown warning (close() once called a live router unreachable)
+        assert 'unreachable' not in done.stderr and 'not acknowledged' not in done.stderr
         out, _ = tail.communicate(timeout=20)
     finally:
         tail.kill()

@@ -215,7 +215,8 @@ def test_queue_bound_drops_oldest_and_counts_the_drops(private_router):
 def test_queue_full_with_raise_policy_raises_queue_full():
     from pyramid_livehub.publisher import Publisher, QueueFull
     settings = parse_settings(router_settings(**{'livehub.queue_size': '2',
-                                                 'livehub.overflow': 'raise'}))
+                                                 'livehub.overflow': 'raise',
+                                                 'livehub.publish_block_timeout': '0.1'}))
     publisher = Publisher(settings)   # nothing listens on its port
     try:
         publisher.publish('app.a', 1)

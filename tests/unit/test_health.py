@@ -4,8 +4,10 @@ from tests.support.services import router_settings
 
 
 def test_health_is_503_and_shows_drops_when_the_router_cannot_be_reached(make_testapp):
-    # A router URL where nothing listens, a queue of two, three events.
-    app = make_testapp(router_settings(**{'livehub.queue_size': '2'}))
+    # A router URL where nothing listens, a queue of two, three events (the third
+    # does not wait for room: a monitor sees the drop at once).
+    app = make_testapp(router_settings(**{'livehub.queue_size': '2',
+                                          'livehub.publish_block_timeout': '0'}))
     publisher = get_publisher(app.app.registry)
     try:
         for n in range(3):

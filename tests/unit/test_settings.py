@@ -20,6 +20,7 @@ BAD_SETTINGS = [
     ('livehub.transactional', 'maybe', 'expected true or false'),
     ('livehub.publish_acks', 'sometimes', 'expected true or false'),
     ('livehub.publish_linger', '1', 'expected a number <= 0.1'),
+    ('livehub.publish_block_timeout', '-1', 'expected a number >= 0.0'),
     ('livehub.max_retries', '-2', 'expected a number >= -1'),
     ('livehub.initial_retry_delay', 'soon', 'expected a number'),
     ('livehub.max_retry_delay', '0', 'expected a number >= 0.01'),
