@@ -13,10 +13,13 @@ For ``SOAK_SECONDS`` (default 120) through a real crossbar node:
   back and get stuck again), 10 % *reconnecting* (leave every 3-6 s), the rest
   *normal* (reconnect only when the router goes away).  A slow client cannot
   see its socket close while it does not read, so it drops its connection
-  after ``SOAK_STUCK_SECONDS`` (30) and comes back.  The kernel's loopback
-  socket buffers take several MB per connection before the router holds
-  anything, so ``SOAK_PAD`` must be large enough for a stint to carry more
-  than that plus ``livehub.max_queued_bytes``;
+  after ``SOAK_STUCK_SECONDS`` (30) and comes back.  Slow clients fix their
+  socket's receive buffer at 8 KB (Linux would autotune it up to tcp_rmem's
+  maximum, tens of MB); the router's send buffer still takes up to
+  tcp_wmem's maximum (4 MB) before the router holds anything.  So the slow
+  clients also subscribe to ``soak.fat``, ``SOAK_FAT_RATE`` (20) events/s of
+  ``SOAK_FAT_BYTES`` (32 KB) from the publisher, which reaches the bound
+  within seconds, before the ping timeout would drop them;
 * the router stopped and started again (same ports, same cbdir) at 1/3 and 2/3.
 
 Every second it samples the router worker's and this process's RSS and every
@@ -29,8 +32,7 @@ non-zero when:
   ``WARMUP`` s after a start and the end of that router's life, or this
   process's RSS grew more than that after warm-up;
 * there are slow subscribers and the router's guard closed none
-  (``SOAK_REQUIRE_SLOW_CLOSES=0`` turns this off; ``SOAK_PAD``, the padding
-  of each app event in bytes, default 200, makes a router life carry enough);
+  (``SOAK_REQUIRE_SLOW_CLOSES=0`` turns this off);
 * the publisher dropped an event;
 * a *normal* subscriber missed an event outside the documented bounds.  The
   bound (no acknowledged publishing, no history here): events published
@@ -57,6 +59,7 @@ import json
 import multiprocessing
 import os
 import random
+import socket
 import sys
 import tempfile
 import threading
@@ -83,6 +86,11 @@ RECONNECT_GRACE = 10.0  # s after a restart for every subscriber to be back
 JOIN_TIMEOUT = 60.0     # s for all subscribers to join at the start
 TOPICS = ('soak.app', 'soak.zmq')
 PAD = 'x' * int(os.environ.get('SOAK_PAD', 200))  # bytes of padding per app event
+#: a topic only the slow clients subscribe to: it fills their buffers fast
+#: without making every normal client carry big events
+FAT_TOPIC = 'soak.fat'
+FAT_RATE = float(os.environ.get('SOAK_FAT_RATE', 20))  # events/s on FAT_TOPIC
+FAT = 'x' * int(os.environ.get('SOAK_FAT_BYTES', 32768))
 
 
 # -- subscribers (child processes) -----------------------------------------
@@ -119,6 +127,8 @@ def _subscriber_process(url, realm, kinds, started_at, stop_at, results):
                     for topic in TOPICS:
                         await self.subscribe(lambda seq, *_, t=topic, **__: client.got(t, seq),
                                              topic)
+                    if client.kind == 'slow':
+                        await self.subscribe(lambda *_, **__: None, FAT_TOPIC)
                 except Exception:  # the router went away meanwhile: run_client reconnects
                     return
                 client.joins += 1
@@ -130,6 +140,21 @@ def _subscriber_process(url, realm, kinds, started_at, stop_at, results):
                 client.lost.set()
         return lambda: Session(ComponentConfig(realm))
 
+    async def connect(client):
+        sock = socket.socket()
+        if client.kind == 'slow':
+            # a small fixed receive buffer: Linux would otherwise let the
+            # kernel take up to tcp_rmem's maximum (32 MB here) of what a
+            # stuck client does not read, before the router holds anything
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        sock.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, (parts.hostname, parts.port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
     async def run_client(client):
         loop = asyncio.get_running_loop()
         while time.time() < stop_at:
@@ -137,18 +162,27 @@ def _subscriber_process(url, realm, kinds, started_at, stop_at, results):
             client.lost.clear()
             factory = WampWebSocketClientFactory(session_factory(client), url=url)
             try:
-                transport, _ = await loop.create_connection(factory, parts.hostname, parts.port)
+                transport, _ = await loop.create_connection(factory, sock=await connect(client))
             except OSError:
                 await asyncio.sleep(0.5)  # router down: try again
                 continue
             # a slow client cannot see its socket close while it does not
             # read: it gives up after STUCK_SECONDS, comes back, gets stuck again
             stay = {'reconnecting': random.uniform(3, 6), 'slow': STUCK_SECONDS}.get(client.kind)
-            try:
-                await asyncio.wait_for(client.lost.wait(),
-                                       timeout=min(stay or 1e9, max(0.0, stop_at - time.time())))
-            except asyncio.TimeoutError:
-                pass
+            leave_at = min(time.time() + (stay or 1e9), stop_at)
+            # a connection accepted while the router restarts can die before
+            # the session starts (no onDisconnect then): watch the transport
+            # too, and give up on a session that has not joined in 10 s
+            join_by = time.time() + 10
+            while time.time() < leave_at and not client.lost.is_set():
+                if transport.is_closing() or (not client.joined.is_set()
+                                              and time.time() > join_by):
+                    break
+                try:
+                    await asyncio.wait_for(client.lost.wait(),
+                                           timeout=max(0.0, min(1.0, leave_at - time.time())))
+                except asyncio.TimeoutError:
+                    pass
             transport.abort()
             await asyncio.sleep(0.2)
 
@@ -255,9 +289,11 @@ def main():
     app = Paced('soak-app', RATE / 2, lambda seq: publisher.publish('soak.app', seq, PAD))
     bridged = Paced('soak-zmq', RATE / 2, lambda seq: pub.send_multipart(
         [b'soak.zmq', b'%d' % seq]))  # a JSON body: the event's one argument
+    fat = Paced('soak-fat', FAT_RATE, lambda seq: publisher.publish(FAT_TOPIC, seq, FAT))
     begin = time.time()
     app.start()
     bridged.start()
+    fat.start()
     samples, outages, lives = [], [], [{'start': begin, 'pid': router_worker_pid(node)}]
     restarts = [begin + DURATION / 3, begin + 2 * DURATION / 3]
     own_pid = os.getpid()
@@ -285,6 +321,7 @@ def main():
     lives[-1]['end'] = time.time()
     app.stopping.set()
     bridged.stopping.set()
+    fat.stopping.set()
     publisher.flush(10)
     time.sleep(3)  # the last events reach the subscribers
     final = sample(collector)
@@ -335,9 +372,10 @@ def check(clients, times, outages, samples, lives, begin, stop_at):
     slow = [c for c in clients if c[1] == 'slow']
     closes = counter_total(samples, 'livehub_router_slow_client_closes_total')
     if slow and REQUIRE_SLOW_CLOSES and not closes:
-        failures.append('%d slow clients but the guard closed none (raise SOAK_PAD or the '
-                        'duration so a router life carries more than livehub.max_queued_bytes '
-                        'plus the socket buffers per client)' % len(slow))
+        failures.append('%d slow clients but the guard closed none (raise SOAK_FAT_RATE or '
+                        'SOAK_FAT_BYTES so a slow client has more than livehub.max_queued_bytes '
+                        'plus the socket buffers queued before the ping timeout drops it)'
+                        % len(slow))
     dropped = counter_total(samples, 'livehub_publisher_total{counter=dropped}')
     if dropped:
         failures.append('the publisher dropped %d events' % dropped)

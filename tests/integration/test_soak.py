@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_two_minute_soak_keeps_memory_bounded_closes_slow_clients_and_loses_nothing(tmp_path):
     out = tmp_path / 'soak.png'
     env = dict(os.environ, PYTHONPATH=ROOT, SOAK_SECONDS='120', SOAK_RATE='60',
-               SOAK_SUBSCRIBERS='30', SOAK_PROCESSES='2', SOAK_PAD='16000',
+               SOAK_SUBSCRIBERS='30', SOAK_PROCESSES='2',
                SOAK_OUT=str(out))
     run = subprocess.run([sys.executable, '-m', 'benchmarks.soak'], cwd=ROOT, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
