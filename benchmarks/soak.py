@@ -157,7 +157,7 @@ def _subscriber_process(url, realm, kinds, started_at, stop_at, results):
 
     async def run_client(client):
         loop = asyncio.get_running_loop()
-        while time.time() < stop_at:
+        while time.time() < stop_at.value:
             client.joined.clear()
             client.lost.clear()
             factory = WampWebSocketClientFactory(session_factory(client), url=url)
@@ -169,18 +169,19 @@ def _subscriber_process(url, realm, kinds, started_at, stop_at, results):
             # a slow client cannot see its socket close while it does not
             # read: it gives up after STUCK_SECONDS, comes back, gets stuck again
             stay = {'reconnecting': random.uniform(3, 6), 'slow': STUCK_SECONDS}.get(client.kind)
-            leave_at = min(time.time() + (stay or 1e9), stop_at)
+            leave_at = time.time() + (stay or 1e9)
             # a connection accepted while the router restarts can die before
             # the session starts (no onDisconnect then): watch the transport
             # too, and give up on a session that has not joined in 10 s
             join_by = time.time() + 10
-            while time.time() < leave_at and not client.lost.is_set():
+            while time.time() < min(leave_at, stop_at.value) and not client.lost.is_set():
                 if transport.is_closing() or (not client.joined.is_set()
                                               and time.time() > join_by):
                     break
                 try:
                     await asyncio.wait_for(client.lost.wait(),
-                                           timeout=max(0.0, min(1.0, leave_at - time.time())))
+                                           timeout=max(0.0, min(1.0, leave_at - time.time(),
+                                                                 stop_at.value - time.time())))
                 except asyncio.TimeoutError:
                     pass
             transport.abort()
@@ -262,7 +263,9 @@ def main():
 
     t0 = time.time()
     started_at = t0 + 1
-    stop_at = t0 + JOIN_TIMEOUT / 4 + DURATION + 5
+    # the subscribers run until told (after the last events had time to
+    # arrive): however long the joins took, they outlive the publishing
+    stop_at = multiprocessing.get_context('spawn').Value('d', t0 + 365 * 86400)
     results = multiprocessing.get_context('spawn').Queue()
     kinds = client_kinds(SUBSCRIBERS)
     procs = [multiprocessing.get_context('spawn').Process(
@@ -323,15 +326,16 @@ def main():
     bridged.stopping.set()
     fat.stopping.set()
     publisher.flush(10)
-    time.sleep(3)  # the last events reach the subscribers
+    time.sleep(5)  # the last events reach the subscribers
     final = sample(collector)
+    stop_at.value = time.time()
     clients = []
     for _ in procs:
         clients.extend(results.get(timeout=120))
     for proc in procs:
         proc.join(30)
     failures = check(clients, {'soak.app': app.times, 'soak.zmq': bridged.times}, outages,
-                     samples, lives, begin, stop_at)
+                     samples, lives, begin)
     report(samples, final, clients, outages, lives, begin, failures)
     publisher.close(2)
     node.stop()
@@ -355,7 +359,7 @@ def _has(bits, seq):
     return seq // 8 < len(bits) and bits[seq // 8] >> (seq % 8) & 1
 
 
-def check(clients, times, outages, samples, lives, begin, stop_at):
+def check(clients, times, outages, samples, lives, begin):
     """The list of failed bounds (empty: the soak passed)."""
     failures = []
     for life in lives:
