@@ -25,10 +25,11 @@ a history-enabled topic reaches the router as a *call*, not a publish::
   the same procedure for all topics (no dedupe there: nothing records them).
 * One component assigns positions per router; appends are serialised (one
   store thread for Redis), so offsets are published in order.  With the Redis
-  store the offset comes from ``INCR`` inside one Lua script, so several
-  routers sharing one Redis still give each event one offset; each router
-  publishes only what it stored, so subscribers of another node see the
-  event only if the nodes are linked (Crossbar router-to-router links).
+  store offsets are assigned inside one Lua script per topic per batch
+  (``INCRBY``), so several routers sharing one Redis still give each event
+  one offset; each router publishes only what it stored, so subscribers of
+  another node see the event only if the nodes are linked (Crossbar
+  router-to-router links).
 * Events published straight to a history-enabled topic (``session.publish``)
   bypass the component and carry no position; livehub's own publishers call
   the procedure instead: :class:`~pyramid_livehub.publisher.Publisher` with

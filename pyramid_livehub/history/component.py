@@ -11,6 +11,7 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import RegisterOptions
 from twisted.internet import reactor, threads
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from pyramid_livehub._queue import should_log
@@ -43,8 +44,9 @@ class HistoryComponent(LivehubComponent):
     ``store`` (``livehub.history_store``), ``max_topics``.
 
     Appends are coalesced: while the store is busy with one batch, new calls
-    wait and go as the next batch (one Redis round trip for many events), and
-    each batch is published in offset order before the next one starts.
+    wait and go as the next batch (one Redis round trip for many events).
+    Batches are published in offset order; with a blocking store (Redis) the
+    next batch goes to the store while the previous one is being published.
     """
 
     def __init__(self, config=None):
@@ -105,14 +107,29 @@ class HistoryComponent(LivehubComponent):
         self.batches += 1
         stored = [item for item in items if self.store.rules.retention(item[0]) is not None]
         d = self._call(self.store.append_many, stored)
-        d.addCallbacks(self._stored, self._store_failed, callbackArgs=(batch,),
-                       errbackArgs=(batch,))
-        d.addBoth(lambda _: self._next_batch())
+        d.addBoth(self._batch_done, batch, len(stored) == len(items))
 
-    def _stored(self, positions, batch):
+    def _batch_done(self, outcome, batch, all_stored):
+        if self._pool is not None:
+            # Send the next batch to the store before publishing this one, so
+            # the Redis round trip overlaps the publishing.  Order holds: the
+            # next batch's result is handled in a later reactor turn, after
+            # every event of this one was published.
+            self._next_batch()
+        try:
+            if isinstance(outcome, Failure):
+                self._store_failed(outcome, batch)
+            else:
+                self._stored(outcome, batch, all_stored)
+        finally:
+            if self._pool is None:
+                self._next_batch()  # an in-process store answers at once: publish first
+
+    def _stored(self, positions, batch, all_stored=False):
         positions = iter(positions)
+        retention = self.store.rules.retention
         for items, waiting in batch:
-            marked = [(item, next(positions) if self.store.rules.retention(item[0]) is not None
+            marked = [(item, next(positions) if all_stored or retention(item[0]) is not None
                        else None) for item in items]
             try:
                 results = [self._publish_marked(item, position) for item, position in marked]

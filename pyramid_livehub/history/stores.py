@@ -9,9 +9,10 @@ Both stores have one interface and pass the same tests:
 * :class:`RedisStore` -- Redis streams (one per topic, entry id
   ``<offset>-0``), the offset counter (``INCR``) and the epoch kept in Redis:
   a router restart keeps the same epoch and offsets, and several router nodes
-  can share one Redis.  Each append is one Lua script (dedupe, ``INCR``,
-  ``XADD``, trim by size with ``MAXLEN ~`` and by age), so it stays atomic
-  when several nodes write.
+  can share one Redis.  A batch of appends is one Lua script per topic
+  (dedupe, ``XADD`` each event, ``INCRBY`` the counter once, trim by size
+  with ``MAXLEN ~`` and by age once), so it stays atomic when several nodes
+  write and costs one round trip for the whole batch.
 
 Positions and results are plain dicts (they travel over WAMP as they are):
 
@@ -239,31 +240,59 @@ class MemoryStore(HistoryStore):
         return {'epoch': state.epoch, 'offset': state.last}
 
 
-# One round trip per event, atomic across router nodes.
+#: Events per script call at most: a script blocks Redis while it runs, and
+#: Lua's ``unpack`` takes at most ~8,000 values (ZADD gets two per event).
+SCRIPT_EVENTS = 500
+
+# One call per topic per batch (the events of one topic, in order), atomic
+# across router nodes: the per-call work (epoch, INCRBY, trims, expiries) is
+# paid once per batch, not once per event.
 # KEYS: stream, counter, dedupe zset, epoch key
-# ARGV: payload, msgid ('' = none), size, now_ms, max_age_ms (0 = none), dedupe_s, new_epoch,
-#       dedupe window (message ids kept per topic)
-_APPEND = """
+# ARGV: now_ms, size, max_age_ms (0 = none), dedupe_s, new_epoch, dedupe window,
+#       then payload, msgid ('' = none) per event
+# Returns {epoch, trimmed, r1, r2, ...}: ri is the event's offset, negated for a
+# resend dropped as a duplicate (offsets start at 1, so the sign is free).
+_APPEND_BATCH = """
 local epoch = redis.call('GET', KEYS[4])
 if not epoch then
-  redis.call('SET', KEYS[4], ARGV[7], 'NX')
+  redis.call('SET', KEYS[4], ARGV[5], 'NX')
   epoch = redis.call('GET', KEYS[4])
 end
-if ARGV[2] ~= '' then
-  local seen = redis.call('ZSCORE', KEYS[3], ARGV[2])
-  if seen then return {epoch, tonumber(seen), 1, 0} end
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+local first_new = last + 1
+local reply = {epoch, 0}
+local ids = {}        -- msgid -> offset, for resends inside this batch
+local zadd = {}
+for i = 7, #ARGV, 2 do
+  local msgid = ARGV[i + 1]
+  local seen = nil
+  if msgid ~= '' then
+    seen = ids[msgid] or redis.call('ZSCORE', KEYS[3], msgid)
+  end
+  if seen then
+    reply[#reply + 1] = -tonumber(seen)
+  else
+    last = last + 1
+    redis.call('XADD', KEYS[1], last .. '-0', 'd', ARGV[i], 't', ARGV[1], 'm', msgid)
+    reply[#reply + 1] = last
+    if msgid ~= '' then
+      ids[msgid] = last
+      zadd[#zadd + 1] = last
+      zadd[#zadd + 1] = msgid
+    end
+  end
 end
-local offset = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], offset .. '-0', 'd', ARGV[1], 't', ARGV[4], 'm', ARGV[2])
-local trimmed = redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[3])
-local max_age = tonumber(ARGV[5])
+if last < first_new then return reply end
+redis.call('INCRBY', KEYS[2], last - first_new + 1)
+local trimmed = redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[2])
+local max_age = tonumber(ARGV[3])
 if max_age > 0 then
-  local cutoff = tonumber(ARGV[4]) - max_age
+  local cutoff = tonumber(ARGV[1]) - max_age
   local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
   if oldest[1] and tonumber(oldest[1][2][4]) < cutoff then
-    local batch = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1000)
-    local keep = offset
-    for _, entry in ipairs(batch) do
+    local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1000)
+    local keep = last
+    for _, entry in ipairs(entries) do
       if tonumber(entry[2][4]) >= cutoff then
         keep = tonumber(string.match(entry[1], '^(%d+)'))
         break
@@ -273,12 +302,13 @@ if max_age > 0 then
   end
   redis.call('PEXPIRE', KEYS[1], max_age)
 end
-if ARGV[2] ~= '' then
-  redis.call('ZADD', KEYS[3], offset, ARGV[2])
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', offset - tonumber(ARGV[8]))
-  redis.call('EXPIRE', KEYS[3], ARGV[6])
+if #zadd > 0 then
+  redis.call('ZADD', KEYS[3], unpack(zadd))
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', last - tonumber(ARGV[6]))
+  redis.call('EXPIRE', KEYS[3], ARGV[4])
 end
-return {epoch, offset, 0, trimmed}
+reply[2] = trimmed
+return reply
 """
 
 
@@ -330,15 +360,30 @@ class RedisStore(HistoryStore):
 
     def append_many(self, items):
         now_ms = int(self.clock() * 1000)
-        calls = []
-        for topic, args, kwargs, msgid in items:
+        epoch = new_epoch()  # used only if Redis has none yet
+        # Group by topic (offsets are per topic, so only the order inside a
+        # topic matters): one script call per topic and SCRIPT_EVENTS events.
+        by_topic: dict[str, list[int]] = {}
+        for index, item in enumerate(items):
+            self.retention(item[0])  # NoHistory before anything is written
+            by_topic.setdefault(item[0], []).append(index)
+        calls, slots = [], []
+        for topic, indexes in by_topic.items():
             retention = self.retention(topic)
-            payload = msgpack.packb([list(args or ()), dict(kwargs or {})], use_bin_type=True)
-            calls.append([self._key('s', topic), self._key('n', topic),
-                          self._key('d', topic), self._key('epoch'),
-                          payload, msgid or '', retention.size, now_ms,
-                          int((retention.seconds or 0) * 1000), self.dedupe_seconds,
-                          new_epoch(), self.dedupe_window])
+            head = [self._key('s', topic), self._key('n', topic), self._key('d', topic),
+                    self._key('epoch'), now_ms, retention.size,
+                    int((retention.seconds or 0) * 1000), self.dedupe_seconds, epoch,
+                    self.dedupe_window]
+            for start in range(0, len(indexes), SCRIPT_EVENTS):
+                chunk = indexes[start:start + SCRIPT_EVENTS]
+                call = list(head)
+                for index in chunk:
+                    _, args, kwargs, msgid = items[index]
+                    call.append(msgpack.packb([list(args or ()), dict(kwargs or {})],
+                                              use_bin_type=True))
+                    call.append(msgid or '')
+                calls.append(call)
+                slots.append(chunk)
         try:
             replies = self._run_appends(calls)
         except self._no_script:
@@ -346,22 +391,25 @@ class RedisStore(HistoryStore):
             # ran (every EVALSHA failed alike), so running them again is safe.
             self._sha = None
             replies = self._run_appends(calls)
-        results = []
-        for epoch, offset, duplicate, trimmed in replies:
+        results: list[dict[str, Any]] = [{}] * len(items)
+        for chunk, (topic_epoch, trimmed, *offsets) in zip(slots, replies):
+            topic_epoch = topic_epoch.decode()
             self.trimmed += trimmed
-            if duplicate:
-                self.duplicates += 1
-            else:
-                self.appended += 1
-            results.append({'epoch': epoch.decode(), 'offset': offset,
-                            'duplicate': bool(duplicate)})
+            for index, offset in zip(chunk, offsets):
+                duplicate = offset < 0
+                if duplicate:
+                    self.duplicates += 1
+                else:
+                    self.appended += 1
+                results[index] = {'epoch': topic_epoch, 'offset': abs(offset),
+                                  'duplicate': duplicate}
         return results
 
     def _run_appends(self, calls):
         # EVALSHA in a plain pipeline: one round trip for the whole batch
         # (redis-py's Script objects add a SCRIPT EXISTS round trip per batch).
         if self._sha is None:
-            self._sha = self.redis.script_load(_APPEND)
+            self._sha = self.redis.script_load(_APPEND_BATCH)
         pipe = self.redis.pipeline(transaction=False)
         for call in calls:
             pipe.evalsha(self._sha, 4, *call)

@@ -21,16 +21,21 @@ class Message:
     ``topic`` is the event's actual topic (useful with patterns); ``args``
     and ``kwargs`` are its payload.  ``body`` is what
     ``request.livehub.publish(topic, payload)`` sent: the first positional
-    argument, or the keyword arguments when there is none.
+    argument, or the keyword arguments when there is none.  ``position`` is
+    the event's stream position ``{"epoch", "offset"[, "msgid"]}`` on a topic
+    that keeps history (``livehub.history``), else None; it is not part of
+    ``kwargs`` or ``body``.
     """
 
-    __slots__ = ('topic', 'args', 'kwargs')
+    __slots__ = ('topic', 'args', 'kwargs', 'position')
 
     def __init__(self, topic: str, args: Iterable[Any] | None = (),
-                 kwargs: Mapping[str, Any] | None = None) -> None:
+                 kwargs: Mapping[str, Any] | None = None,
+                 position: Mapping[str, Any] | None = None) -> None:
         self.topic = topic
         self.args = list(args or ())
         self.kwargs = dict(kwargs or {})
+        self.position = dict(position) if position is not None else None
 
     @property
     def body(self) -> Any:
@@ -38,7 +43,10 @@ class Message:
         return self.args[0] if self.args else self.kwargs
 
     def __repr__(self) -> str:
-        return 'Message(%r, %r, %r)' % (self.topic, self.args, self.kwargs)
+        if self.position is None:
+            return 'Message(%r, %r, %r)' % (self.topic, self.args, self.kwargs)
+        return 'Message(%r, %r, %r, position=%r)' % (self.topic, self.args, self.kwargs,
+                                                     self.position)
 
 
 class Plugin:

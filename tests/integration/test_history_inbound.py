@@ -15,7 +15,7 @@ from pyramid_livehub.publisher import Publisher
 from pyramid_livehub.router.process import RouterProcess
 from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.subscriber import Subscriber
-from tests.support.bridges import mqtt_client, wait_for_log, wamp_call
+from tests.support.bridges import mqtt_client, mqtt_subscribe, wait_for_log, wamp_call
 from tests.support.services import require_service, router_settings
 
 NS = 'lh12i%s' % uuid.uuid4().hex[:8]
@@ -46,8 +46,8 @@ class Loopy(Consumer):
     topic = 'hist.loop.**'
 
     def consume(self, message):
-        self.publish('hist.loop.echo', {'from': message.topic,
-                                        'seen': message.kwargs.get('livehub_position')})
+        self.publish('hist.loop.echo', {'from': message.topic, 'seen': message.position,
+                                        'in_kwargs': 'livehub_position' in message.kwargs})
 '''
 
 
@@ -63,11 +63,13 @@ def node(request, brokers, tmp_path_factory):
     (root / (MODULE + '.py')).write_text(PLUGINS)
     sys.path.insert(0, str(root))  # crossbar gets it through the plugin host's python_path
     raw = router_settings(**{
-        'livehub.history': 'mq.%s.h.** 100 3600\nhist.** 1000 3600' % NS,
+        'livehub.history': 'mq.%s.h.** 100 3600\nmq.%s.out.** 100\nhist.** 1000 3600'
+                           % (NS, NS),
         'livehub.history_store': store,
         'livehub.bridges': 'mqtt',
         'livehub.mqtt_inbound': '%s/#' % NS,
         'livehub.mqtt_wamp_prefix': 'mq',
+        'livehub.mqtt_outbound': '%s/out/#' % NS,
         'livehub.producers': '%s:Counter' % MODULE,
         'livehub.consumers': '%s:Loopy' % MODULE,
         'livehub.plugin_entry_points': 'false',
@@ -145,6 +147,46 @@ def test_mqtt_messages_on_a_history_topic_get_positions_and_are_stored(node):
     assert stats['published'] >= 5  # probe(s), three positioned, one plain
 
 
+def test_events_on_a_history_topic_reach_mqtt_without_their_position(node):
+    """The position is livehub's wire metadata: the broker gets the payload only,
+    the same body as for a topic without history."""
+    import queue
+    got = queue.Queue()
+    client = mqtt_client(on_message=lambda c, u, m: got.put((m.topic, m.payload)))
+    publisher = Publisher.from_settings(node.raw_settings)
+    try:
+        mqtt_subscribe(client, [('%s/out/#' % NS, 1)])
+        # The bridge's WAMP subscription may not be made yet: probe until one comes through.
+        deadline = time.monotonic() + 30
+        while True:
+            assert time.monotonic() < deadline, 'no probe reached MQTT within 30 s'
+            publisher.publish('mq.%s.out.probe' % NS, 'probe')
+            assert publisher.flush(10)
+            try:
+                got.get(timeout=0.5)
+                break
+            except queue.Empty:
+                pass
+        publisher.publish('mq.%s.out.value' % NS, {'v': 1})
+        publisher.publish('mq.%s.out.kw' % NS, n=2)
+        publisher.publish('mq.%s.out.end' % NS, 'marker')
+        assert publisher.flush(10)
+        messages = []
+        while not messages or messages[-1][0] != '%s/out/end' % NS:
+            messages.append(got.get(timeout=max(0.01, deadline + 30 - time.monotonic())))
+    finally:
+        publisher.close(5)
+        client.loop_stop()
+        client.disconnect()
+    messages = [m for m in messages if not m[0].endswith('/probe')]
+    assert messages == [('%s/out/value' % NS, b'{"v":1}'),
+                        ('%s/out/kw' % NS, b'{"args":[],"kwargs":{"n":2}}'),
+                        ('%s/out/end' % NS, b'"marker"')]
+    fetched = wamp_call(parse_settings(node.raw_settings), 'livehub.history.fetch',
+                        'mq.%s.out.value' % NS, 0)
+    assert [e['args'] for e in fetched['events']] == [[{'v': 1}]]  # it did get a position
+
+
 def test_a_producer_s_events_get_positions_from_the_first_poll_on(node):
     raw = node.raw_settings
     with Subscriber(raw, 'hist.tick') as sub:
@@ -180,6 +222,7 @@ def test_a_consumer_gets_positions_and_never_its_own_events_on_a_history_topic(n
         publisher.close(5)
     assert first.args[0]['from'] == 'hist.loop.start'
     assert first.args[0]['seen']['offset'] == 1  # the consumer saw the start event's position
+    assert first.args[0]['in_kwargs'] is False  # ... as Message.position, not in its kwargs
     assert second.args[0]['from'] == 'hist.loop.marker'
     assert [first.position['offset'], second.position['offset']] == [1, 2]
     fetched = wamp_call(parse_settings(raw), 'livehub.history.fetch', 'hist.loop.echo', 0)

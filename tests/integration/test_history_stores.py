@@ -4,6 +4,7 @@ import pytest
 
 from pyramid_livehub.history.settings import HistoryRules
 from pyramid_livehub.history.stores import (
+    SCRIPT_EVENTS,
     MemoryStore,
     NoHistory,
     RedisStore,
@@ -177,6 +178,23 @@ def test_append_many_keeps_order_and_drops_duplicates_inside_the_batch(make_stor
                                  ('app.orders.a', [3], {}, 'a'), ('app.orders.a', [4], {}, None)])
     assert [(r['offset'], r['duplicate']) for r in results] == [
         (1, False), (1, False), (1, True), (2, False)]
+
+
+def test_a_large_batch_keeps_offsets_contiguous_and_drops_resends_across_its_parts(make_store):
+    # More events than one Redis script call takes (SCRIPT_EVENTS), two topics mixed,
+    # and a resend far from its first copy: positions as if appended one by one.
+    store = make_store()
+    count = SCRIPT_EVENTS * 2 + 10
+    items = [('app.big.%s' % 'xy'[n % 2], [n], {}, 'id%d' % n) for n in range(count)]
+    items.append(('app.big.x', [0], {}, 'id0'))
+    results = store.append_many(items)
+    assert [r['offset'] for r in results[:-1:2]] == list(range(1, count // 2 + 1))
+    assert [r['offset'] for r in results[1::2]] == list(range(1, count // 2 + 1))
+    assert results[-1] == dict(results[0], duplicate=True)
+    assert not any(r['duplicate'] for r in results[:-1])
+    assert store.position('app.big.x')['offset'] == count // 2
+    assert offsets(store.fetch('app.big.y', since=count // 2 - 2)) == [count // 2 - 1,
+                                                                      count // 2]
 
 
 def test_another_epoch_or_a_future_since_is_not_covered(make_store):

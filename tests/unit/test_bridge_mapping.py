@@ -146,6 +146,19 @@ def test_wamp_events_become_broker_bodies():
         encode_event([[b'bytes inside']], {})
 
 
+def test_the_stream_position_of_a_history_event_is_not_sent_to_brokers():
+    position = {'livehub_position': {'epoch': 'e', 'offset': 7, 'msgid': 'm'}}
+    # the same bodies as the same events on a topic without history
+    assert encode_event([{'a': 1}], dict(position)) == (b'{"a":1}', 'application/json')
+    assert encode_event([b'\x00'], dict(position)) == (b'\x00', 'application/octet-stream')
+    assert encode_event([], dict(position)) == (b'null', 'application/json')
+    assert encode_event([], dict(position, k=3)) == (b'{"args":[],"kwargs":{"k":3}}',
+                                                     'application/json')
+    kwargs = dict(position, k=3)
+    encode_event([1], kwargs)
+    assert 'livehub_position' in kwargs  # the caller's kwargs are left as they were
+
+
 # -- settings and the name table ------------------------------------------------
 
 def test_unknown_bridge_name_suggests_the_closest_one():

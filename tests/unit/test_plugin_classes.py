@@ -4,7 +4,7 @@ import sys
 import pytest
 from pyramid.exceptions import ConfigurationError
 
-from pyramid_livehub.plugins import (Consumer, PollingProducer, describe_plugins,
+from pyramid_livehub.plugins import (Consumer, Message, PollingProducer, describe_plugins,
                                      load_plugin_class, subscription_for)
 from pyramid_livehub.settings import parse_settings
 
@@ -110,3 +110,13 @@ def test_no_plugins_means_no_container_component():
     components = plugin_components(parse_settings({'livehub.plugin_entry_points': 'false',
                                                    'livehub.producers': 'demo.plugins:Clock'}))
     assert [c['classname'] for c in components] == ['pyramid_livehub.router.plugins.host.PluginHost']
+
+
+def test_a_message_keeps_the_stream_position_apart_from_its_payload():
+    position = {'epoch': 'e', 'offset': 3}
+    only_kwargs = Message('app.orders.1', [], {'total': 9}, position)
+    assert only_kwargs.body == {'total': 9} and only_kwargs.kwargs == {'total': 9}
+    assert only_kwargs.position == position
+    assert 'position=' in repr(only_kwargs)
+    plain = Message('app.misc', ['x'])
+    assert (plain.body, plain.position) == ('x', None)

@@ -23,11 +23,15 @@ topic / routing key / destination), ``encoding`` (``json``, ``text`` or
 
 WAMP -> broker: one positional argument and no keyword arguments sends that
 value (``bytes`` as they are, anything else as JSON); any other shape sends
-``{"args": [...], "kwargs": {...}}`` as JSON.
+``{"args": [...], "kwargs": {...}}`` as JSON.  The stream position of an event
+on a history topic (``livehub_position``, see :mod:`pyramid_livehub.history`)
+is livehub's wire metadata, not the event's payload: it is left out, so an
+event sends the same body whether its topic keeps history or not.
 """
 import json
 
 from pyramid_livehub.codec import dumps
+from pyramid_livehub.history import POSITION_KEY
 
 #: The kwargs key with the broker metadata of an event that came in through a bridge.
 META_KEY = 'livehub_broker'
@@ -76,6 +80,8 @@ def encode_event(args, kwargs):
 
     Raises ``TypeError`` for a payload with no JSON form (bytes inside a list).
     """
+    if kwargs and POSITION_KEY in kwargs:
+        kwargs = {key: value for key, value in kwargs.items() if key != POSITION_KEY}
     if len(args) == 1 and not kwargs:
         value = args[0]
         if isinstance(value, (bytes, bytearray)):

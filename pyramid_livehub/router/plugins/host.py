@@ -22,7 +22,7 @@ from twisted.python.threadable import isInIOThread
 
 from pyramid_livehub._queue import BoundedQueue
 from pyramid_livehub.codec import prepare_event
-from pyramid_livehub.history import POSITION_KEY
+from pyramid_livehub.history import split_position
 from pyramid_livehub.plugins import STATS_PROCEDURE, Message, consumer_topics, discover_plugins, \
     subscription_for
 from pyramid_livehub.router.component import LivehubComponent
@@ -130,15 +130,16 @@ class PluginHost(LivehubComponent):
                 if publication == runner.last_publication:
                     return  # the same event through a second matching pattern
                 runner.last_publication = publication
-            if runner.name == self._history_source(kwargs):
+            # The position is wire metadata: Message.position, not kwargs (nor body).
+            kwargs, position = split_position(kwargs)
+            if runner.name == self._history_source(position):
                 return  # its own event, back from the history component: no feedback loop
             topic = getattr(details, 'topic', None) or uri
-            runner.offer(Message(topic, args, kwargs))
+            runner.offer(Message(topic, args, kwargs, position))
         return on_event
 
-    def _history_source(self, kwargs):
-        """The plugin that published an event through our forwarder, or None."""
-        position = kwargs.get(POSITION_KEY)
+    def _history_source(self, position):
+        """The plugin that published an event (with this position) through our forwarder, or None."""
         msgid = position.get('msgid') if isinstance(position, dict) else None
         prefix = self.history.msgid_prefix if self.history is not None else None
         if not isinstance(msgid, str) or prefix is None or not msgid.startswith(prefix):
