@@ -10,7 +10,7 @@ from typing import Any
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import RegisterOptions
 from twisted.internet import reactor, threads
-from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
+from twisted.internet.defer import Deferred, fail, inlineCallbacks, maybeDeferred
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
@@ -22,6 +22,12 @@ from pyramid_livehub.router.auth import BROWSER_ROLES, TopicAuthorizer
 from pyramid_livehub.router.component import LivehubComponent
 from pyramid_livehub.router.node_config import ANONYMOUS_CLOSED_PREFIXES
 from pyramid_livehub.uri import check_topic
+
+#: Events that may wait for the store (beyond the batch in its hands); past
+#: it, calls are refused with ``livehub.history.store_unavailable`` and the
+#: callers resend (each has its own bound), so a slow store cannot grow the
+#: router without limit.
+MAX_PENDING_EVENTS = 100000
 
 #: Stores of this process by configuration: a component that re-joins after a
 #: lost connection keeps its history (and the memory store its epoch).
@@ -58,6 +64,8 @@ class HistoryComponent(LivehubComponent):
         self.publish_errors = 0
         self.batches = 0          # store round trips (appends per batch = appended / batches)
         self._pending = []        # [(item, Deferred)] waiting for the store
+        self._pending_events = 0  # events in _pending (bounded by MAX_PENDING_EVENTS)
+        self.busy_refusals = 0    # calls refused because MAX_PENDING_EVENTS were waiting
         self._busy = False
         self.refused = 0          # history reads refused to browsers (not allowed to subscribe)
         # With livehub.auth the browsers' topic rules; without it the static
@@ -91,8 +99,22 @@ class HistoryComponent(LivehubComponent):
 
     def _append(self, items):
         """Deferred list of positions (None for a topic without history), in order."""
+        if self._pending_events + len(items) > MAX_PENDING_EVENTS:
+            # A slow store must not grow the router without limit: the caller
+            # (publisher, bridge, plugin host) resends on this error.
+            self.busy_refusals += 1
+            if should_log(self.busy_refusals):
+                self.log.warn('livehub history: {n} events already wait for the {kind} store; '
+                              'refusing more until it catches up ({refusals} refusals so far)',
+                              n=self._pending_events, kind=self.store.kind,
+                              refusals=self.busy_refusals)
+            return fail(ApplicationError(
+                'livehub.history.store_unavailable',
+                'history store (%s) busy: %d events wait for it (bound %d); resend later'
+                % (self.store.kind, self._pending_events, MAX_PENDING_EVENTS)))
         waiting: Deferred[Any] = Deferred()
         self._pending.append((items, waiting))
+        self._pending_events += len(items)
         if not self._busy:
             self._next_batch()
         return waiting
@@ -103,6 +125,7 @@ class HistoryComponent(LivehubComponent):
             return
         self._busy = True
         batch, self._pending = self._pending, []
+        self._pending_events = 0
         items = [item for items, _ in batch for item in items]
         self.batches += 1
         stored = [item for item in items if self.store.rules.retention(item[0]) is not None]
@@ -278,5 +301,6 @@ class HistoryComponent(LivehubComponent):
                                          store_errors=self.store_errors,
                                          publish_errors=self.publish_errors,
                                          refused=self.refused,
+                                         busy_refusals=self.busy_refusals,
                                          batches=self.batches))
         return d

@@ -90,3 +90,17 @@ def test_a_component_created_again_in_the_same_process_keeps_the_stream(componen
         'history': [['app.orders.**', 3, None]], 'store': 'memory', 'max_topics': 10}))
     assert again.store is component.store
     assert result_of(again.position('app.orders.1'))['offset'] == 1
+
+
+def test_past_the_pending_bound_calls_are_refused_to_be_resent_and_counted(component, monkeypatch):
+    monkeypatch.setattr(component_module, 'MAX_PENDING_EVENTS', 5)
+    component._busy = True  # the store has a batch in hand: new calls wait
+    first = component.publish_batch([['app.orders.1', [i], {}, 'm%d' % i] for i in range(3)])
+    refused = result_of(component.publish_batch([['app.orders.1', [9], {}, 'm9']] * 3))
+    assert refused.value.error == 'livehub.history.store_unavailable'
+    assert 'busy' in refused.value.args[0] and component.busy_refusals == 1
+    component._next_batch()  # the store is free again: what waited goes
+    assert [p['offset'] for p in result_of(first)] == [1, 2, 3]
+    again = result_of(component.publish_batch([['app.orders.1', [9], {}, 'm9']]))
+    assert again[0]['offset'] == 4
+    assert component.sent[-1][1] == (9,)
