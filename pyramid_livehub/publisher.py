@@ -9,8 +9,9 @@ While the router is away, events wait in the queue (up to
 
 A full queue: a call from a script or worker (``publish()``, ``enqueue()``)
 waits up to ``livehub.publish_block_timeout`` for room, so a burst goes out
-at the router's pace; the request path (``request.livehub``) passes
-``block=False`` and never waits, nor does a thread that runs an asyncio
+at the router's pace; during a Pyramid request it never waits (the
+request path, ``request.livehub``, passes ``block=False``; a view calling the
+publisher directly is seen by pyramid's thread-local request), nor does a thread that runs an asyncio
 loop (the publisher's own included: waiting there would stop the drain it
 waits for).  What still does not fit meets ``livehub.overflow``.
 
@@ -44,10 +45,13 @@ import time
 import uuid
 import weakref
 
+from pyramid.threadlocal import get_current_request
+
 from pyramid_livehub._queue import BoundedQueue, QueueFull
 from pyramid_livehub._session import BackgroundSession, backend_authentication, make_transport
 from pyramid_livehub.codec import prepare_event
-from pyramid_livehub.history import POSITION_KEY, PROCEDURE_PREFIX
+from pyramid_livehub.history import (NO_SUCH_PROCEDURE, POSITION_KEY, PROCEDURE_PREFIX,
+                                     RETRY_LATER)
 from pyramid_livehub.history.settings import HistoryRules
 from pyramid_livehub.settings import LivehubSettings, parse_settings
 from pyramid_livehub.uri import check_topic
@@ -165,9 +169,9 @@ class Publisher:
     def publish(self, topic, *args, **kwargs):
         """Queue a WAMP event; return once it is queued.
 
-        That is at once, unless the queue is full: then it waits up to
-        ``livehub.publish_block_timeout`` seconds for room (see
-        :meth:`enqueue`), so that a script's burst loses nothing.  Raises
+        That is at once, unless the queue is full: then, outside a Pyramid
+        request, it waits up to ``livehub.publish_block_timeout`` seconds for
+        room (see :meth:`enqueue`), so that a script's burst loses nothing.  Raises
         ``ValueError`` for an invalid topic or the reserved
         ``livehub_position`` keyword, ``TypeError`` for a payload that is not
         JSON-serializable and :class:`QueueFull` when the queue is full and
@@ -176,15 +180,17 @@ class Publisher:
         args, kwargs = prepare_event(topic, args, kwargs, serializer=self.settings['serializer'])
         self.enqueue(topic, args, kwargs)
 
-    def enqueue(self, topic, args, kwargs, block=True):
+    def enqueue(self, topic, args, kwargs, block=None):
         """Queue an event whose topic and payload were already checked.
 
-        ``block`` (default True): when the queue is full, wait up to
+        ``block``: when the queue is full, wait up to
         ``livehub.publish_block_timeout`` seconds for room before
-        ``livehub.overflow`` applies.  The request path passes False: a web
-        request never waits for the router.  A thread that runs an asyncio
-        loop never waits either.  After a wait ran out, calls do not wait
-        again until the queue has had room.
+        ``livehub.overflow`` applies.  None (the default): wait unless a
+        Pyramid request is in progress in this thread, so a view that calls
+        the publisher directly never waits for the router; True: wait; False:
+        never wait (``request.livehub`` passes it).  A thread that runs an
+        asyncio loop never waits either.  After a wait ran out, calls do not
+        wait again until the queue has had room.
         """
         if kwargs and POSITION_KEY in kwargs:
             raise ValueError('the keyword %r is reserved for the stream position the router '
@@ -194,17 +200,18 @@ class Publisher:
         background = self._background
         if not background.started:
             background.start()  # before a wait: the thread is what makes room
-        wait = self._block_timeout if block and not self._wait_gave_up else 0.0
+        wait = self._block_timeout if block is not False and not self._wait_gave_up else 0.0
+        may_wait = _outside_event_loop if block else _outside_request_and_event_loop
         # Not under self._lock: a wait must not hold up other threads' counters
         # (nor _put_back in the loop thread, which would stall the drain).
         try:
-            dropped = self._queue.put((topic, args, kwargs), wait, _outside_event_loop)
+            dropped = self._queue.put((topic, args, kwargs), wait, may_wait)
         except QueueFull:
-            if wait and _outside_event_loop():  # it waited, in vain
+            if wait and may_wait():  # it waited, in vain
                 self._wait_gave_up = True
             raise
         if dropped:
-            if wait and _outside_event_loop():
+            if wait and may_wait():
                 self._wait_gave_up = True
         elif self._wait_gave_up:
             self._wait_gave_up = False
@@ -334,7 +341,7 @@ class Publisher:
 
     def _history_call(self, name, topic, timeout, *args):
         check_topic(topic)
-        if self.history_rules.retention(topic) is None:
+        if not self.history_rules.keeps(topic):
             raise HistoryNotEnabled(
                 'topic %r keeps no history: add a line matching it to livehub.history '
                 '(e.g. "%s 1000 3600")' % (topic, topic))
@@ -416,7 +423,7 @@ class Publisher:
                 return
             exc = reply.exception()
             if exc is not None:
-                if getattr(exc, 'error', None) == _NO_SUCH_PROCEDURE and not self._retrying:
+                if getattr(exc, 'error', None) == NO_SUCH_PROCEDURE and not self._retrying:
                     self._retrying = True
                     log.warning('livehub: the router at %s has no history component (yet); '
                                 'events on livehub.history topics wait for it. It registers '
@@ -590,7 +597,7 @@ class Publisher:
         return sent
 
     def _keeps_history(self, topic):
-        return bool(self.history_rules) and self.history_rules.retention(topic) is not None
+        return self.history_rules.keeps(topic)
 
     def _call_history(self, session, chunk, track):
         """One ``publish_batch`` call for ``chunk``; False if the session is gone."""
@@ -634,14 +641,14 @@ class Publisher:
         if not session.is_attached() or session is not self._background.session:
             return  # the connection is gone: kept, resent on the next join
         uri = getattr(exc, 'error', None)
-        if uri in _RETRY_LATER:
+        if uri in RETRY_LATER:
             # The history store failed for a moment, or the router's history
             # component is not (yet, again) registered: nothing was published,
             # so the same events (same msgids) go again shortly.
             if not self._retrying:
                 self._retrying = True
                 hint = ''
-                if uri == _NO_SUCH_PROCEDURE:
+                if uri == NO_SUCH_PROCEDURE:
                     hint = (' (no history component registered: it joins shortly after a '
                             'router start; if this lasts, run the router with the same '
                             'livehub.history as the app)')
@@ -735,14 +742,9 @@ class RawSocketBatch:
         return True
 
 
-_NO_SUCH_PROCEDURE = 'wamp.error.no_such_procedure'
-
 #: The router's own cheapest procedure: its result confirms what was written before the call.
 BARRIER_PROCEDURE = 'wamp.session.count'
 
-#: Errors after which the same events are sent again (nothing was published).
-_RETRY_LATER = ('livehub.history.store_unavailable', 'livehub.history.publish_failed',
-                _NO_SUCH_PROCEDURE)
 
 
 #: WAMP reasons for which retrying cannot help until the configuration changes
@@ -760,6 +762,11 @@ def _outside_event_loop():
     drains the queue, and any other loop would stall all its tasks.
     """
     return asyncio._get_running_loop() is None
+
+
+def _outside_request_and_event_loop():
+    """True where a full queue may make the caller wait: no asyncio loop, no Pyramid request."""
+    return _outside_event_loop() and get_current_request() is None
 
 
 @atexit.register

@@ -21,7 +21,7 @@ import threading
 import time
 
 from pyramid_livehub._session import BackgroundSession
-from pyramid_livehub.history import PROCEDURE_PREFIX, split_position
+from pyramid_livehub.history import NO_SUCH_PROCEDURE, PROCEDURE_PREFIX, split_position
 from pyramid_livehub.history.settings import HistoryRules
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ Event = collections.namedtuple('Event', 'topic args kwargs position recovered',
 #: Seconds recovery waits for the router's history component after a reconnect.
 RECOVERY_WAIT = 30.0
 
-_RETRY_LATER = ('wamp.error.no_such_procedure', 'livehub.history.store_unavailable')
+#: Refusals of a history read that pass when the router's history component is back.
+_RETRY_LATER = (NO_SUCH_PROCEDURE, 'livehub.history.store_unavailable', 'wamp.error.canceled')
 
 #: Events fetched per ``livehub.history.fetch`` call while recovering.
 FETCH_PAGE = 1000
@@ -85,7 +86,7 @@ class Subscriber:
         self.settings = self._background.settings
         self.history_rules = HistoryRules(self.settings.get('history') or [])
         self.url = url
-        if since is not None and (match != 'exact' or self.history_rules.retention(topic) is None):
+        if since is not None and (match != 'exact' or not self.history_rules.keeps(topic)):
             raise ValueError('since=%r needs an exact topic that keeps history (a '
                              'livehub.history line matching %r)' % (since, topic))
 
@@ -200,7 +201,7 @@ class Subscriber:
 
     async def _learn_start(self, session):
         """Exact topic with history: remember where the stream is, so a first gap is covered too."""
-        if self.match != 'exact' or self.history_rules.retention(self.topic) is None:
+        if self.match != 'exact' or not self.history_rules.keeps(self.topic):
             return
         try:
             position = await session.call(PROCEDURE_PREFIX + 'position', self.topic)

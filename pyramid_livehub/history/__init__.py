@@ -95,6 +95,18 @@ POSITION_KEY = 'livehub_position'
 #: Prefix of the component's procedures.
 PROCEDURE_PREFIX = 'livehub.history.'
 
+#: Error of a call to a procedure nobody registered (yet): the history
+#: component joins shortly after a router start.
+NO_SUCH_PROCEDURE = 'wamp.error.no_such_procedure'
+
+#: Refusals of ``publish``/``publish_batch`` after which the caller sends the
+#: same events (same msgids) again: nothing was published, or it was stored
+#: but not published live (the resend is then dropped as a duplicate and the
+#: event reaches subscribers through ``fetch``), or the component went away
+#: during the call (``wamp.error.canceled``).
+RETRY_LATER = ('livehub.history.store_unavailable', 'livehub.history.publish_failed',
+               'wamp.error.canceled', NO_SUCH_PROCEDURE)
+
 #: Dotted path of the router component.
 COMPONENT_CLASS = 'pyramid_livehub.history.component.HistoryComponent'
 

@@ -23,11 +23,15 @@ from pyramid_livehub.router.component import LivehubComponent
 from pyramid_livehub.router.node_config import ANONYMOUS_CLOSED_PREFIXES
 from pyramid_livehub.uri import check_topic
 
-#: Events that may wait for the store (beyond the batch in its hands); past
-#: it, calls are refused with ``livehub.history.store_unavailable`` and the
-#: callers resend (each has its own bound), so a slow store cannot grow the
-#: router without limit.
-MAX_PENDING_EVENTS = 100000
+#: Events that may wait for the store (beyond the batch in its hands).  Each
+#: caller bounds what it has in flight (a publisher ``livehub.queue_size``
+#: unacknowledged events, a bridge or the plugin host one batch), so only
+#: very many backed-up callers reach it; past it calls are refused with
+#: ``livehub.history.store_unavailable`` and resent by their callers, a
+#: safety valve for the router's memory.  A pipelining publisher whose call
+#: is refused while a later one of its calls is accepted sees those events
+#: stored out of order (as when the store fails for a moment).
+MAX_PENDING_EVENTS = 1000000
 
 #: Stores of this process by configuration: a component that re-joins after a
 #: lost connection keeps its history (and the memory store its epoch).
@@ -99,7 +103,7 @@ class HistoryComponent(LivehubComponent):
 
     def _append(self, items):
         """Deferred list of positions (None for a topic without history), in order."""
-        if self._pending_events + len(items) > MAX_PENDING_EVENTS:
+        if self._pending and self._pending_events + len(items) > MAX_PENDING_EVENTS:
             # A slow store must not grow the router without limit: the caller
             # (publisher, bridge, plugin host) resends on this error.
             self.busy_refusals += 1
@@ -128,7 +132,7 @@ class HistoryComponent(LivehubComponent):
         self._pending_events = 0
         items = [item for items, _ in batch for item in items]
         self.batches += 1
-        stored = [item for item in items if self.store.rules.retention(item[0]) is not None]
+        stored = [item for item in items if self.store.rules.keeps(item[0])]
         d = self._call(self.store.append_many, stored)
         d.addBoth(self._batch_done, batch, len(stored) == len(items))
 
@@ -150,9 +154,9 @@ class HistoryComponent(LivehubComponent):
 
     def _stored(self, positions, batch, all_stored=False):
         positions = iter(positions)
-        retention = self.store.rules.retention
+        keeps = self.store.rules.keeps
         for items, waiting in batch:
-            marked = [(item, next(positions) if all_stored or retention(item[0]) is not None
+            marked = [(item, next(positions) if all_stored or keeps(item[0])
                        else None) for item in items]
             try:
                 results = [self._publish_marked(item, position) for item, position in marked]

@@ -116,6 +116,10 @@ class HistoryRules:
     def __bool__(self):
         return bool(self.lines)
 
+    def keeps(self, topic: str) -> bool:
+        """True if ``topic`` keeps history (send it through the history component)."""
+        return bool(self.lines) and self.retention(topic) is not None
+
     def retention(self, topic: str) -> Retention | None:
         """The :class:`Retention` of ``topic`` (first matching line), or None: no history."""
         try:

@@ -29,16 +29,9 @@ from typing import Any, Callable
 from twisted.internet import reactor
 
 from pyramid_livehub._queue import BoundedQueue, should_log
-from pyramid_livehub.history import POSITION_KEY, PROCEDURE_PREFIX
+from pyramid_livehub.history import (NO_SUCH_PROCEDURE, POSITION_KEY, PROCEDURE_PREFIX,
+                                     RETRY_LATER)
 from pyramid_livehub.history.settings import HistoryRules
-
-#: Error of a call to a procedure nobody registered (yet).
-NO_SUCH_PROCEDURE = 'wamp.error.no_such_procedure'
-
-#: Refusals after which the same batch is sent again: nothing was published
-#: (or it was stored but not published, and the resend publishes it once).
-RETRY_LATER = ('livehub.history.store_unavailable', 'livehub.history.publish_failed',
-               NO_SUCH_PROCEDURE)
 
 #: One waiting event: ``(topic, args, kwargs, msgid, tag)``; ``tag`` is the owner's.
 Item = tuple[str, list, dict, str, Any]
@@ -85,7 +78,11 @@ class HistoryForwarder:
 
     def keeps_history(self, topic: str) -> bool:
         """True if ``topic`` matches a ``livehub.history`` line (send it through :meth:`add`)."""
-        return bool(self.rules) and self.rules.retention(topic) is not None
+        return self.rules.keeps(topic)
+
+    def full(self) -> bool:
+        """True if :meth:`add` would drop (the bound is reached): hold back instead."""
+        return len(self.waiting) >= self.waiting.bound
 
     def add(self, topic: str, args: list, kwargs: dict, tag: Any = None,
             msgid_suffix: str = '') -> bool:

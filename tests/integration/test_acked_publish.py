@@ -149,10 +149,10 @@ def test_acked_publisher_resends_after_sigkill_and_subscriber_gets_each_event_on
         assert offsets == list(range(offsets[0], offsets[0] + count))
         assert len({event.position['epoch'] for event in events}) == 1  # Redis kept the epoch
         assert all(event.recovered for event in events) and not subscriber.gaps
-        # everything from the first offset it missed up to the 200 published
-        # while it was shut out came from history
-        assert subscriber.recovered_events >= 200 + unacked_at_crash, (
-            subscriber.recovered_events, last_seen)
+        # at least the 200 acknowledged while it was shut out came from history
+        # (the resent ones the router had stored before the crash are
+        # duplicates: they get no new offset)
+        assert subscriber.recovered_events >= 200, (subscriber.recovered_events, last_seen)
         assert subscriber.collect(1, timeout=0.5) == []  # nothing twice
     except BaseException:
         print(node.log_tail(60))

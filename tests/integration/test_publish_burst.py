@@ -99,6 +99,9 @@ def test_a_script_waits_while_the_router_is_away_and_sends_everything_when_it_co
         done = []
         script = in_thread(lambda: [publisher.publish('app.away.wait', i) for i in range(5, 8)]
                            and done.append(True))
+        # the script is really waiting for room (not done, not dropping)
+        wait_for(lambda: publisher._queue._cond._waiters, 'the script to wait for room')
+        assert not done and publisher.stats.dropped == 0
         private_router(**raw)  # same ports: the publisher's next attempt connects
         script.join(DEADLINE)
         assert done == [True], 'the waiting publish() never returned'
@@ -110,14 +113,18 @@ def test_a_script_waits_while_the_router_is_away_and_sends_everything_when_it_co
         publisher.close(1)
 
 
-@pytest.mark.parametrize('use_tm', [False, True], ids=['at-once', 'after-commit'])
-def test_the_request_path_never_waits_and_counts_its_drops(use_tm):
+@pytest.mark.parametrize('path', ['at-once', 'after-commit', 'publisher-in-a-view'])
+def test_the_request_path_never_waits_and_counts_its_drops(path):
     # Nothing listens on the router URL; a wait would last ten minutes.
     raw = router_settings(**{'livehub.queue_size': '5', 'livehub.publish_block_timeout': '600'})
+    use_tm = path == 'after-commit'
 
     def many_view(request):
         for n in range(20):
-            request.livehub.publish('app.request.nowait', n)
+            if path == 'publisher-in-a-view':  # not request.livehub: the publisher itself
+                get_publisher(request.registry).publish('app.request.nowait', n)
+            else:
+                request.livehub.publish('app.request.nowait', n)
         return {'ok': True}
 
     def configure(config):

@@ -104,3 +104,10 @@ def test_past_the_pending_bound_calls_are_refused_to_be_resent_and_counted(compo
     again = result_of(component.publish_batch([['app.orders.1', [9], {}, 'm9']]))
     assert again[0]['offset'] == 4
     assert component.sent[-1][1] == (9,)
+
+
+def test_a_large_call_is_taken_when_nothing_waits(component, monkeypatch):
+    monkeypatch.setattr(component_module, 'MAX_PENDING_EVENTS', 2)
+    results = result_of(component.publish_batch([['app.orders.1', [i], {}, 'm%d' % i]
+                                                  for i in range(3)]))
+    assert [p['offset'] for p in results] == [1, 2, 3] and component.busy_refusals == 0

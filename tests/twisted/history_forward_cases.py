@@ -138,3 +138,39 @@ def test_close_counts_what_still_waits_as_failed(parts, clock):
     assert len(session.calls) == 1  # no retry after close
     assert forwarder.counters()['failed'] == 2 and forwarder.counters()['waiting'] == 0
     assert forwarder.add('app.h.1', [3], {}) is False and forwarder.failed == 3
+
+
+def test_a_bridge_holds_history_events_in_its_inbound_queue_while_the_forwarder_is_full(
+        parts, clock, monkeypatch):
+    """Back-pressure, not drops: a durable bridge must not lose what its broker was told
+    is delivered because the history component is slow."""
+    import threading
+
+    from pyramid_livehub._queue import BoundedQueue
+    from pyramid_livehub.router.bridges import base
+    from pyramid_livehub.router.bridges.stats import BridgeStats
+    monkeypatch.setattr(base, 'reactor', clock)
+    _, session, log, done, _ = parts
+    bridge = object.__new__(base.BrokerBridge)
+    forwarder = HistoryForwarder(session, 'app.h.** 10', 3, 'test', log,
+                                 on_published=lambda items: (done.extend(items),
+                                                             bridge._history_published(items)),
+                                 on_failed=bridge._history_failed)
+    bridge.name, bridge.log, bridge.stats = 'test', log, BridgeStats()
+    bridge.inbound = BoundedQueue(100, name='inbound', logger=log)
+    bridge.history = forwarder
+    bridge._drain_lock, bridge._drain_scheduled = threading.Lock(), False
+    bridge.publish = lambda *a, **kw: None
+    for i in range(10):
+        bridge.inbound.put(('app.h.x', [i], {}, 0.0))
+    bridge._drain_inbound()
+    # one batch in flight (1 event) and 3 waiting fill the forwarder's bound of 3
+    assert forwarder.full() and len(bridge.inbound) == 6
+    answered = 0
+    while answered < len(session.calls):
+        session.ok(answered)
+        answered += 1
+        clock.advance(0)  # the drain the answer scheduled
+    assert [event[1][0] for event in done] == list(range(10))
+    assert bridge.stats.dropped_inbound == 0 and forwarder.waiting.dropped == 0
+    assert bridge.stats.published == 10 and len(bridge.inbound) == 0

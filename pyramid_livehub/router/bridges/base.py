@@ -207,11 +207,25 @@ class BrokerBridge(LivehubComponent):
         with self._drain_lock:
             self._drain_scheduled = False
         history = self.history
-        for topic, args, kwargs, queued_at in self.inbound.get_batch(self.DRAIN_BATCH):
+        batch = self.inbound.get_batch(self.DRAIN_BATCH)
+        for index, (topic, args, kwargs, queued_at) in enumerate(batch):
             if history.keeps_history(topic):
-                # counted as published once the history component took it
-                if history.add(topic, args, kwargs, queued_at):
-                    self.stats.dropped_inbound += 1  # the forwarder's queue logs it
+                if history.full():
+                    # The history component is slow or away: keep the rest in
+                    # the inbound queue, so a durable bridge holds its broker
+                    # back (DURABLE_WAIT) instead of dropping what the broker
+                    # was told is delivered.  _history_done drains again.
+                    if self.inbound.put_back(batch[index:]):
+                        self.stats.dropped_inbound += 1  # the queue logs it
+                    return
+                try:  # counted as published once the history component took it
+                    history.add(topic, args, kwargs, queued_at)
+                except ValueError as exc:  # the reserved position key in a broker message
+                    self.stats.errors += 1
+                    self.stats.last_error = 'history publish %s: %s' % (topic, exc)
+                    if should_log(self.stats.errors):
+                        self.log.warn('livehub bridge {name}: dropped a message for {topic}: '
+                                      '{exc}', name=self.name, topic=topic, exc=exc)
                 continue
             try:
                 self.publish(topic, *args, **kwargs)
@@ -235,10 +249,21 @@ class BrokerBridge(LivehubComponent):
         self.stats.published += len(items)
         for item in items:
             self.stats.record_delay('inbound', now - item[4])
+        self._history_done()
 
     def _history_failed(self, items, exc):
         self.stats.errors += len(items)
         self.stats.last_error = 'history publish %s: %s' % (items[0][0], exc)
+        self._history_done()
+
+    def _history_done(self):
+        """The forwarder has room again: drain what waited in the inbound queue."""
+        if len(self.inbound) and not self.history.full():
+            with self._drain_lock:
+                if self._drain_scheduled:
+                    return
+                self._drain_scheduled = True
+            reactor.callLater(0, self._drain_inbound)
 
     # -- outbound: WAMP -> broker ---------------------------------------------
 
