@@ -1,6 +1,6 @@
 # One-command set-up on a fresh machine: `make demo` runs the demo,
 # `make test` runs the whole test suite (which also builds the docs with
-# warnings as errors: tests/test_docs_and_packaging.py), `make docs` builds
+# warnings as errors: tests/unit/test_docs_and_packaging.py), `make docs` builds
 # the docs into docs/_build/html.  Each target installs what it needs.
 PYTHON ?= python3
 VENV   := .venv
@@ -32,7 +32,7 @@ $(VENDOR)/autobahn.min.js: node_modules/.package-lock.json
 	touch $@
 
 # livehub.js is bundled from static/src/ by esbuild.  It is committed, since
-# it ships in the Python package; tests/test_livehub_js.py checks it is fresh.
+# it ships in the Python package; tests/browser/test_livehub_js.py checks it is fresh.
 pyramid_livehub/static/livehub.js: $(wildcard pyramid_livehub/static/src/*.mjs) \
 		pyramid_livehub/static/build.mjs node_modules/.package-lock.json
 	node pyramid_livehub/static/build.mjs

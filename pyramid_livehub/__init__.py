@@ -33,8 +33,8 @@ warnings.filterwarnings('ignore', message='pkg_resources is deprecated', categor
 from pyramid.config import PHASE1_CONFIG  # noqa: E402
 
 from pyramid_livehub.events import LiveEvent, publish_live_event  # noqa: E402
-from pyramid_livehub.interfaces import (ILivehubSettings, IPublisher,  # noqa: E402
-                                        IPublisherFactory,
+from pyramid_livehub.interfaces import (ILivehubSettings, IMetricsRegistry,  # noqa: E402
+                                        IPublisher, IPublisherFactory,
                                         PublisherLike)
 from pyramid_livehub.models import publish_model_changes  # noqa: E402
 from pyramid_livehub.plugins import Consumer, Message, PollingProducer  # noqa: E402
@@ -127,7 +127,8 @@ def includeme(config: Any) -> None:
                             renderer='json', request_method='GET')
         if settings['metrics']:
             from pyramid_livehub.metrics import make_registry
-            registry.livehub_metrics = make_registry(registry.getUtility(IPublisher), settings)
+            registry.registerUtility(make_registry(registry.getUtility(IPublisher), settings),
+                                     IMetricsRegistry)
             config.add_route('livehub.metrics', prefix + '/metrics')
             config.add_view('pyramid_livehub.metrics.metrics_view', route_name='livehub.metrics',
                             request_method='GET')

@@ -3,7 +3,9 @@
 Every reconnecting client of livehub follows it: the publisher and the
 subscriber (their Autobahn ``Component``), the AMQP and STOMP bridges (their
 broker threads), and livehub.js in the browser.  The MQTT bridge gets the
-nearest equivalent paho offers (see :meth:`RetryPolicy.paho_delays`).
+nearest equivalent paho offers (see :meth:`RetryPolicy.paho_delays`); the
+ZeroMQ bridge's SUB socket is reconnected by libzmq at its own interval
+(100 ms, no growth), which these settings do not change.
 
 The formula, for the ``n``-th retry in a row (``n`` = 0, 1, 2, ...; it starts
 again at 0 once a connection succeeds)::

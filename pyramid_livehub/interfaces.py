@@ -97,3 +97,11 @@ class IClientConfigContributors(Interface):
 
 class ILiveModels(Interface):
     """The list of :class:`pyramid_livehub.models.LiveModel` of this app (``add_livehub_model``)."""
+
+
+class IMetricsRegistry(Interface):
+    """The app's own ``prometheus_client.CollectorRegistry`` served at ``<route_prefix>/metrics``.
+
+    Registered by ``includeme`` when ``livehub.metrics`` is on
+    (:func:`pyramid_livehub.metrics.make_registry`).
+    """

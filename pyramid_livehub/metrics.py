@@ -33,6 +33,8 @@ from typing import Any, Callable, Iterator, Optional
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from pyramid_livehub.interfaces import IMetricsRegistry
+
 __all__ = ['LivehubCollector', 'metrics_view', 'make_registry', 'CACHE_SECONDS', 'CALL_TIMEOUT']
 
 #: Seconds a reading of the router's counters is reused for.
@@ -226,6 +228,6 @@ def make_registry(publisher: Any, settings: Any) -> CollectorRegistry:
 def metrics_view(request: Any) -> Any:
     """``GET <route_prefix>/metrics``: the Prometheus text format of the app's registry."""
     response = request.response
-    response.body = generate_latest(request.registry.livehub_metrics)
+    response.body = generate_latest(request.registry.getUtility(IMetricsRegistry))
     response.headers['Content-Type'] = CONTENT_TYPE_LATEST
     return response

@@ -44,6 +44,7 @@ import threading
 import time
 import uuid
 import weakref
+from typing import Any, Mapping, Sequence
 
 from pyramid.threadlocal import get_current_request
 
@@ -80,12 +81,12 @@ class PublisherStats:
 
     __slots__ = ('queued', 'sent', 'acked', 'resent', 'dropped', 'failed', 'reconnects', 'joins')
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.queued = self.sent = self.acked = self.resent = 0
         self.dropped = self.failed = 0
         self.reconnects = self.joins = 0
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, int]:
         """A plain dict of the counters."""
         return {name: getattr(self, name) for name in self.__slots__}
 
@@ -119,7 +120,7 @@ class Publisher:
     #: seconds before events that met a passing store failure are sent again
     RETRY_DELAY = 0.5
 
-    def __init__(self, settings):
+    def __init__(self, settings: Mapping[str, Any]) -> None:
         if not isinstance(settings, LivehubSettings):
             settings = parse_settings(settings)
         self.settings = settings
@@ -153,7 +154,7 @@ class Publisher:
         _live_publishers.add(self)
 
     @classmethod
-    def from_settings(cls, settings=None):
+    def from_settings(cls, settings: Mapping[str, Any] | None = None) -> 'Publisher':
         """Publisher for a Pyramid-style settings dict (``livehub.*`` keys).
 
         Handy in scripts, workers and pshell::
@@ -166,7 +167,7 @@ class Publisher:
 
     # -- caller side -------------------------------------------------------
 
-    def publish(self, topic, *args, **kwargs):
+    def publish(self, topic: str, *args: Any, **kwargs: Any) -> None:
         """Queue a WAMP event; return once it is queued.
 
         That is at once, unless the queue is full: then, outside a Pyramid
@@ -180,7 +181,8 @@ class Publisher:
         args, kwargs = prepare_event(topic, args, kwargs, serializer=self.settings['serializer'])
         self.enqueue(topic, args, kwargs)
 
-    def enqueue(self, topic, args, kwargs, block=None):
+    def enqueue(self, topic: str, args: Sequence[Any], kwargs: Mapping[str, Any],
+                block: bool | None = None) -> None:
         """Queue an event whose topic and payload were already checked.
 
         ``block``: when the queue is full, wait up to
@@ -226,16 +228,16 @@ class Publisher:
             if not background.call_soon(self._drain):  # loop closed at interpreter exit
                 self._wake_pending = False
 
-    def pending(self):
+    def pending(self) -> int:
         """Events not yet acknowledged: queued, plus sent and waiting for their acknowledgement."""
         return len(self._queue) + len(self._unacked)
 
     @property
-    def connected(self):
+    def connected(self) -> bool:
         """True while a WAMP session to the router is open."""
         return self._background.session is not None
 
-    def connect(self, timeout=0.0):
+    def connect(self, timeout: float = 0.0) -> bool:
         """Start the background session if it is not running; return ``connected``.
 
         Waits up to ``timeout`` seconds for the router to accept the session.
@@ -248,7 +250,7 @@ class Publisher:
             time.sleep(0.01)
         return self._background.session is not None
 
-    def call(self, procedure, *args, timeout=5.0, **kwargs):
+    def call(self, procedure: str, *args: Any, timeout: float = 5.0, **kwargs: Any) -> Any:
         """Call a WAMP ``procedure`` in the router over this process's session.
 
         Waits up to ``timeout`` seconds for the result.  Raises
@@ -268,7 +270,7 @@ class Publisher:
             raise TimeoutError('livehub: %s did not answer within %s s' % (procedure, timeout)) \
                 from None
 
-    def flush(self, timeout=5.0):
+    def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every queued event was acknowledged by the router.
 
         Returns True when nothing is left (every event was acknowledged, or
@@ -287,7 +289,7 @@ class Publisher:
         except Exception:  # noqa: BLE001 - timeout or a lost session: not flushed
             return False
 
-    def close(self, timeout=None):
+    def close(self, timeout: float | None = None) -> None:
         """Flush (up to ``timeout``, default ``livehub.shutdown_timeout``) and stop the thread."""
         if timeout is None:
             timeout = self.settings['shutdown_timeout']
@@ -319,7 +321,8 @@ class Publisher:
 
     # -- reading history -------------------------------------------------------
 
-    def history(self, topic, limit=None, since=None, timeout=5.0):
+    def history(self, topic: str, limit: int | None = None, since: int | None = None,
+                timeout: float = 5.0) -> dict[str, Any]:
         """Events of a history-enabled ``topic`` kept by the router.
 
         ``since=None``: the newest ``limit`` events (late join); ``since=N``:
@@ -332,7 +335,7 @@ class Publisher:
         """
         return self._history_call('fetch', topic, timeout, since, limit)
 
-    def position(self, topic, timeout=5.0):
+    def position(self, topic: str, timeout: float = 5.0) -> dict[str, Any]:
         """``{"epoch", "offset"}`` of the last event on a history-enabled ``topic``.
 
         ``offset`` 0: no event yet.  Raises like :meth:`history`.

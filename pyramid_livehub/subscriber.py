@@ -19,6 +19,7 @@ import logging
 import queue
 import threading
 import time
+from typing import Any, Mapping
 
 from pyramid_livehub._session import BackgroundSession
 from pyramid_livehub.history import NO_SUCH_PROCEDURE, PROCEDURE_PREFIX, split_position
@@ -57,8 +58,9 @@ class Subscriber:
     live), like ``livehub tail --since``.
     """
 
-    def __init__(self, settings, topic, match='exact', url=None, authentication=None,
-                 maxsize=100000, recover=True, since=None):
+    def __init__(self, settings: Mapping[str, Any], topic: str, match: str = 'exact',
+                 url: str | None = None, authentication: dict[str, Any] | None = None,
+                 maxsize: int = 100000, recover: bool = True, since: int | None = None) -> None:
         self.topic = topic
         self.match = match
         self.recover = recover
@@ -90,7 +92,7 @@ class Subscriber:
             raise ValueError('since=%r needs an exact topic that keeps history (a '
                              'livehub.history line matching %r)' % (since, topic))
 
-    def start(self, timeout=10.0):
+    def start(self, timeout: float = 10.0) -> 'Subscriber':
         """Connect and subscribe; raise ``RuntimeError`` if not subscribed within ``timeout``."""
         self._background.start()
         if not self.ready.wait(timeout):
@@ -100,7 +102,7 @@ class Subscriber:
                 ': %s' % self.error if self.error else ''))
         return self
 
-    def wait_resubscribed(self, sessions, timeout=10.0):
+    def wait_resubscribed(self, sessions: int, timeout: float = 10.0) -> None:
         """Wait until the subscription was made on ``sessions`` sessions (after reconnects)."""
         deadline = time.monotonic() + timeout
         while self.subscribed_sessions < sessions:
@@ -108,11 +110,11 @@ class Subscriber:
                 raise RuntimeError('subscriber did not resubscribe within %ss' % timeout)
             time.sleep(0.02)
 
-    def get(self, timeout=5.0):
+    def get(self, timeout: float = 5.0) -> Event:
         """Next event; ``queue.Empty`` after ``timeout`` seconds."""
         return self.events.get(timeout=timeout)
 
-    def collect(self, count, timeout=10.0):
+    def collect(self, count: int, timeout: float = 10.0) -> list[Event]:
         """Up to ``count`` events, waiting at most ``timeout`` seconds in all."""
         deadline = time.monotonic() + timeout
         result = []
@@ -126,14 +128,14 @@ class Subscriber:
                 break
         return result
 
-    def stop(self, timeout=5.0):
+    def stop(self, timeout: float = 5.0) -> None:
         """Leave and stop the thread."""
         self._background.stop(timeout)
 
-    def __enter__(self):
+    def __enter__(self) -> 'Subscriber':
         return self.start()
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # -- the loop's thread ---------------------------------------------------------

@@ -47,7 +47,7 @@ def as_history_lines(value: Any) -> list[list[Any]]:
     return result
 
 
-def _positive(word, what, line, maximum=None):
+def _positive(word: str, what: str, line: str, maximum: int | None = None) -> int:
     try:
         number = int(word)
     except ValueError:
@@ -97,11 +97,11 @@ class Retention:
         self.size = size
         self.seconds = seconds
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return (isinstance(other, Retention)
                 and (self.size, self.seconds) == (other.size, other.seconds))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<Retention size=%s seconds=%s>' % (self.size, self.seconds)
 
 
@@ -113,7 +113,7 @@ class HistoryRules:
                       for p, size, seconds in as_history_lines(lines)]
         self._cache: dict[str, Retention | None] = {}
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return bool(self.lines)
 
     def keeps(self, topic: str) -> bool:

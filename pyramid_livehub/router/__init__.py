@@ -4,23 +4,32 @@ What runs where:
 
 * **The ``livehub router`` process** (:mod:`.process`, :mod:`.node_config`):
   renders the crossbar node config from the app's settings and supervises
-  ``crossbar start``.  Also imported by the web app (``livehub config``,
-  tests); nothing here imports Twisted.
+  ``crossbar start``; once crossbar runs it replaces itself with
+  :mod:`.watch` (a stdlib-only watcher).  Also imported by the web app
+  (``livehub config``, tests); nothing here imports Twisted.
 * **The router worker** (crossbar's ``router`` process): the realm, its roles,
   the WebSocket transport for browsers and the rawsocket transport for the
-  backend, and, when ``livehub.auth`` is on, :mod:`.auth_component` (the
-  ticket authenticator and the topic-rule authorizer, an embedded component;
-  :mod:`.auth` renders its config and holds the pure authorizer).
+  backend, and two embedded components: the slow-client guard
+  (:mod:`.guard` renders its config, :mod:`.guard_component` runs it,
+  :mod:`.guard_settings` holds its rows of the settings table) and, when
+  ``livehub.auth`` is on, :mod:`.auth_component` (the ticket authenticator
+  and the topic-rule authorizer; :mod:`.auth` renders its config and holds
+  the pure authorizer).  :mod:`.slim` (first on the workers' ``PYTHONPATH``)
+  and :mod:`.lazylog` trim crossbar's imports and debug-log cost there.
 * **The container worker** (crossbar's ``container`` process, started only
-  when bridges or plugins are configured): the broker bridges in
-  :mod:`.bridges` (AMQP, MQTT, ZeroMQ, STOMP) and the consumer/producer host
-  in :mod:`.plugins`.  These are Twisted WAMP components
-  (:class:`.component.LivehubComponent`) that log in with the backend
-  identity over rawsocket.
+  when bridges, plugins or topic history are configured): the broker bridges
+  in :mod:`.bridges` (AMQP, MQTT, ZeroMQ, STOMP), the consumer/producer host
+  in :mod:`.plugins` and the history component
+  (:mod:`pyramid_livehub.history.component`).  These are Twisted WAMP
+  components (:class:`.component.LivehubComponent`) that log in with the
+  backend identity over rawsocket; bridges and the plugin host send events on
+  history topics through :mod:`.history_forward`.
 
 Modules that import Twisted (:mod:`.component`, :mod:`.auth_component`,
-:mod:`.bridges.base`, each broker module, :mod:`.plugins.host`) are imported only inside crossbar's
-workers, never in the web process: txaio picks one framework per process.
+:mod:`.guard_component`, :mod:`.bridges.base`, each broker module,
+:mod:`.plugins.host`, :mod:`.history_forward`) are imported only inside
+crossbar's workers, never in the web process: txaio picks one framework per
+process.
 """
 
 # Nothing is re-exported: import the submodule you need (most import Twisted).

@@ -170,7 +170,7 @@ def realm_config(settings):
 
 
 def container_worker(settings, components):
-    """The container worker that runs ``components`` (bridges, plugin host)."""
+    """The container worker that runs ``components`` (bridges, plugin host, history)."""
     transport = connect_transport(settings)
     return {
         'type': 'container',

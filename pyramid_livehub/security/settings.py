@@ -43,7 +43,7 @@ def as_origins(value: Any) -> list[str]:
     return origins
 
 
-#: Rows of the settings table (see README "Securing live topics").
+#: Rows of the settings table (docs: security.rst, settings.rst).
 SETTINGS: list[Setting] = [
     Setting('auth', False, as_bool,
             'Ticket auth for browsers: logged-in users get a ticket from `/livehub/ticket` '

@@ -5,7 +5,7 @@
  *   node pyramid_livehub/static/build.mjs [OUTFILE]
  *
  * livehub.js is committed because it ships in the Python package (a PyPI
- * install has no npm); tests/test_livehub_js.py checks it equals a fresh build.
+ * install has no npm); tests/browser/test_livehub_js.py checks it equals a fresh build.
  * esbuild is pinned exactly in package.json so that the build is the same
  * on every machine.
  */

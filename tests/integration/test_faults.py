@@ -5,7 +5,6 @@ node (:class:`tests.support.rabbitmq.PrivateRabbitMQ`), Mosquitto runs as a
 private instance, STOMP is cut with a TCP proxy.  Every wait polls for its
 condition with a generous deadline.
 """
-import asyncio
 import json
 import queue
 import threading
@@ -17,11 +16,11 @@ import pika
 import pytest
 import stomp
 
+from pyramid_livehub._session import BackgroundSession
 from pyramid_livehub.publisher import Publisher
 from pyramid_livehub.router.process import RouterProcess
 from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.subscriber import Subscriber
-from pyramid_livehub.testing import join_as_browser
 from tests.support.bridges import Mosquitto, start_bridged_router, wait_for_log, wamp_call
 from tests.support.rabbitmq import PrivateRabbitMQ
 from tests.support.services import router_settings
@@ -267,25 +266,25 @@ class StuckSubscriber:
     def __init__(self, settings, topic):
         self.release = threading.Event()
         self.got_first = threading.Event()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.session = asyncio.run_coroutine_threadsafe(self._join(settings, topic),
-                                                        self.loop).result(30)
-
-    async def _join(self, settings, topic):
-        session = await join_as_browser(settings.browser_url, settings.realm)
+        subscribed = threading.Event()
 
         def on_event(*args):
             self.got_first.set()
             self.release.wait(120)  # blocks the loop: nothing more is read from the socket
-        await session.subscribe(on_event, topic)
-        return session
+
+        async def subscribe(session, details):
+            await session.subscribe(on_event, topic)
+            subscribed.set()
+        # Anonymous on the browser transport, like livehub.js; no reconnect.
+        self.background = BackgroundSession(settings, name='stuck-subscriber',
+                                            url=settings.browser_url, authentication={},
+                                            max_retries=0, on_join=subscribe).start()
+        self.background.wait_joined(30)
+        assert subscribed.wait(30), 'the stuck subscriber did not subscribe'
 
     def close(self):
         self.release.set()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+        self.background.stop(10)
 
 
 def test_a_stuck_wamp_subscriber_does_not_cost_the_others_any_event(tmp_path):

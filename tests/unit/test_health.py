@@ -35,3 +35,27 @@ def test_health_under_the_testing_include_reports_the_recorded_events(make_testa
         'connected': True, 'pending': 0,
         'stats': {'queued': 1, 'sent': 1, 'acked': 1, 'resent': 0, 'dropped': 0, 'failed': 0,
                   'reconnects': 0, 'joins': 0}}
+
+
+def test_metrics_registry_is_an_interface_utility_served_without_a_router(make_testapp):
+    # The router URL has nothing listening: the router counts as down, the
+    # publisher's own counters are still served.
+    from pyramid_livehub.interfaces import IMetricsRegistry
+    app = make_testapp(router_settings())
+    registry = app.app.registry
+    publisher = get_publisher(registry)
+    try:
+        assert registry.queryUtility(IMetricsRegistry) is not None
+        assert not hasattr(registry, 'livehub_metrics')
+        text = app.get('/livehub/metrics').text
+        assert 'livehub_router_up 0.0' in text
+        assert 'livehub_publisher_connected 0.0' in text
+    finally:
+        publisher.close(0)
+
+
+def test_metrics_off_registers_no_registry_and_no_view(make_testapp, router_raw_settings):
+    from pyramid_livehub.interfaces import IMetricsRegistry
+    app = make_testapp(dict(router_raw_settings, **{'livehub.metrics': 'false'}))
+    assert app.app.registry.queryUtility(IMetricsRegistry) is None
+    app.get('/livehub/metrics', status=404)

@@ -135,6 +135,22 @@ def test_cross_key_mistake_fails_at_app_start_up_naming_the_key(raw, key):
         config.make_wsgi_app()
 
 
+@pytest.mark.parametrize('key, value', [
+    ('livehub.bridges', 'mqt'),                       # no such bridge
+    ('livehub.mqtt_qos', '3'),
+    ('livehub.amqp_broker', 'http://127.0.0.1:5672/'),
+    ('livehub.zmq_subscribe_endpoints', '127.0.0.1:6543'),
+    ('livehub.stomp_uri', 'localhost'),
+    ('livehub.subscribe_user', 'app..x'),               # a security rule that is no pattern
+    ('livehub.ticket_ttl', '1'),
+])
+def test_single_bridge_or_security_mistake_fails_at_app_start_up_naming_the_key(key, value):
+    config = Configurator(settings={key: value})
+    config.include('pyramid_livehub')
+    with pytest.raises(ConfigurationError, match=key):
+        config.make_wsgi_app()
+
+
 @pytest.mark.parametrize('command', ['router', 'config'])
 @pytest.mark.parametrize('raw, key', CROSS_KEY_MISTAKES)
 def test_cross_key_mistake_fails_at_router_start_up_naming_the_key(raw, key, command, tmp_path):

@@ -20,6 +20,7 @@ reconnect policy for the publisher and the bridges.
 app start-up and at ``livehub router`` start-up; :func:`bridge_keys` says
 which keys each bridge component gets.
 """
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from pyramid.exceptions import ConfigurationError
@@ -29,7 +30,7 @@ from pyramid_livehub.router.bridges import NoSuchBridge, check_bridge_name
 from pyramid_livehub.router.bridges.topics import check_prefix, parse_dotted_pattern, parse_mqtt_pattern
 
 
-def as_bridge_names(value):
+def as_bridge_names(value: Any) -> list[str]:
     """List of bridge names; an unknown one is refused with a suggestion."""
     names = as_list(value)
     for name in names:
@@ -42,9 +43,9 @@ def as_bridge_names(value):
     return names
 
 
-def as_patterns(parse_pattern):
+def as_patterns(parse_pattern: Callable[[str], Any]) -> Callable[[Any], list[str]]:
     """List of topic patterns checked with ``parse_pattern`` (kept as text)."""
-    def parse(value):
+    def parse(value: Any) -> list[str]:
         patterns = as_list(value)
         for pattern in patterns:
             parse_pattern(pattern)
@@ -52,12 +53,12 @@ def as_patterns(parse_pattern):
     return parse
 
 
-def as_prefix(value):
+def as_prefix(value: Any) -> str:
     """A WAMP topic prefix or empty."""
     return check_prefix(str(value or '').strip())
 
 
-def as_endpoints(value):
+def as_endpoints(value: Any) -> list[str]:
     """ZeroMQ endpoints (``tcp://*:6543``)."""
     endpoints = as_list(value)
     for endpoint in endpoints:
@@ -67,9 +68,9 @@ def as_endpoints(value):
     return endpoints
 
 
-def as_host_ports(value):
+def as_host_ports(value: Any) -> list[list[Any]]:
     """``host:port[,host:port...]`` (Moksha's ``stomp_uri``) -> list of ``[host, port]``."""
-    result = []
+    result: list[list[Any]] = []
     for item in str(value).replace(',', ' ').split():
         host, sep, port = item.rpartition(':')
         if not sep or not host or not port.isdigit():
@@ -80,13 +81,14 @@ def as_host_ports(value):
     return result
 
 
-def as_optional_text(value):
+def as_optional_text(value: Any) -> str:
     """A string where ``None`` (Moksha's way of saying unset) means empty."""
     text = as_text()(value)
     return '' if text == 'None' else text
 
 
-def _routing(name, syntax, parse_pattern, example):
+def _routing(name: str, syntax: str, parse_pattern: Callable[[str], Any],
+             example: str) -> list[Setting]:
     return [
         Setting('%s_inbound' % name, '#', as_patterns(parse_pattern),
                 '%s patterns whose messages the %s bridge publishes into WAMP (e.g. `%s`).'
@@ -100,7 +102,7 @@ def _routing(name, syntax, parse_pattern, example):
     ]
 
 
-SETTINGS = [
+SETTINGS: list[Setting] = [
     Setting('bridges', '', as_bridge_names,
             'Broker bridges the router runs, by name: `amqp`, `mqtt`, `zmq`, `stomp` '
             '(none by default).'),
@@ -156,7 +158,7 @@ SETTINGS = [
 ] + _routing('stomp', 'Dotted (`*`, `#`)', parse_dotted_pattern, 'sensors.#')
 
 
-def check_bridge_settings(parsed):
+def check_bridge_settings(parsed: Mapping[str, Any]) -> None:
     """Cross-key checks that one row cannot make; raise ``ConfigurationError`` naming the key."""
     if 'zmq' in parsed.get('bridges', []):
         if parsed['zmq_outbound'] and not parsed['zmq_publish_endpoints']:
@@ -168,7 +170,6 @@ def check_bridge_settings(parsed):
             raise ConfigurationError(
                 'livehub.bridges has zmq, but the zmq bridge has nothing to do: set '
                 'livehub.zmq_subscribe_endpoints and/or livehub.zmq_publish_endpoints')
-    return parsed
 
 
 #: Keys every bridge uses besides its own ``<name>_*`` rows.
@@ -177,12 +178,12 @@ BRIDGE_COMMON_KEYS = ['bridges', 'bridge_queue_size', 'bridge_stats_interval',
                       'retry_delay_jitter']
 
 
-def bridge_keys(name):
+def bridge_keys(name: str) -> list[str]:
     """The setting names the ``name`` bridge component gets (not the other bridges' secrets)."""
     return BRIDGE_COMMON_KEYS + [s.name for s in SETTINGS if s.name.startswith(name + '_')]
 
 
-def endpoint_port(endpoint):
+def endpoint_port(endpoint: str) -> int | None:
     """TCP port of a ZeroMQ endpoint, or None."""
     try:
         return urlsplit(endpoint.replace('*', 'any')).port
