@@ -15,12 +15,14 @@ For a one-off call, :func:`run_with_session` joins, runs a coroutine with the
 session and stops.
 """
 import asyncio
+import collections
 import concurrent.futures
+import ctypes
 import logging
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from pyramid_livehub._retry import RetryPolicy
 
@@ -58,6 +60,89 @@ def make_transport(settings):
     else:
         transport['serializers'] = [settings['serializer']]
     return transport
+
+
+def _write_keeping_gil():
+    """libc ``write(fd, buf, count)`` called without releasing the GIL (None where unavailable).
+
+    ``os.write`` releases the GIL around the system call: the thread it wakes
+    takes the GIL at once and the caller waits until that thread lets go.
+    Through ``ctypes.PyDLL`` the caller keeps it for the microsecond the
+    write of one byte to a non-blocking pipe takes.
+    """
+    try:
+        write = ctypes.PyDLL(None).write
+    except (OSError, AttributeError):  # not a POSIX libc (Windows)
+        return None
+    write.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
+    write.restype = ctypes.c_ssize_t
+    return write
+
+
+_libc_write = _write_keeping_gil()
+
+
+class _Waker:
+    """Runs callbacks in a loop's thread, woken by other threads without a GIL hand-off.
+
+    ``loop.call_soon_threadsafe`` wakes the loop with ``socket.send``, which
+    releases the GIL: the woken loop thread takes it and runs its callback
+    (the publisher's whole drain) while the calling thread, a web request,
+    waits: ~70 us per publish at low rates on an idle machine, a
+    millisecond or more on a busy one.  Here the caller writes its wake-up
+    byte holding the GIL (:func:`_write_keeping_gil`), so ``publish()``
+    returns at once and the loop thread runs when the caller next releases
+    the GIL (any I/O, or Python's switch interval).  Create it in the
+    loop's thread; :meth:`close` there too.
+    """
+
+    def __init__(self, loop):
+        self._loop = loop
+        self._read_fd, write_fd = os.pipe()
+        os.set_blocking(self._read_fd, False)
+        os.set_blocking(write_fd, False)
+        self._write_fd: int | None = write_fd
+        self._callbacks: collections.deque[Callable[[], Any]] = collections.deque()
+        self._lock = threading.Lock()  # a wake never writes to a closed (reused) fd
+        loop.add_reader(self._read_fd, self._run_callbacks)
+
+    def wake(self, callback):
+        """Run ``callback()`` in the loop's thread soon; False if closed."""
+        with self._lock:
+            if self._write_fd is None:
+                return False
+            self._callbacks.append(callback)
+            if _libc_write is not None:
+                _libc_write(self._write_fd, b'\0', 1)  # -1 (pipe full) is fine: a wake is pending
+            else:
+                try:
+                    os.write(self._write_fd, b'\0')
+                except BlockingIOError:
+                    pass
+        return True
+
+    def _run_callbacks(self):
+        try:
+            while os.read(self._read_fd, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        callbacks = self._callbacks
+        while callbacks:
+            callback = callbacks.popleft()
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - as asyncio does for a callback
+                log.exception('livehub: a callback in the background session failed')
+
+    def close(self):
+        with self._lock:
+            if self._write_fd is None:
+                return
+            write_fd, self._write_fd = self._write_fd, None
+            self._loop.remove_reader(self._read_fd)
+            os.close(self._read_fd)
+            os.close(write_fd)
 
 
 #: Per loop thread: True once its session is being stopped on purpose.
@@ -125,6 +210,7 @@ class BackgroundSession:
         self.session = None
         #: the loop of the background thread (None until :meth:`start`)
         self.loop = None
+        self._waker = None
         self.component = None
         #: set while stopping: the ``leave``/``disconnect`` that follow are expected
         self.stopping = False
@@ -189,6 +275,20 @@ class BackgroundSession:
             return False
         return True
 
+    def wake(self, callback):
+        """Run ``callback()`` in the loop's thread, without a GIL hand-off; False if the loop is gone.
+
+        For a thread that must return at once (a request that publishes):
+        unlike :meth:`call_soon`, the loop thread does not take over the
+        caller's GIL at the wake-up, it runs when the caller next lets go
+        (see :class:`_Waker`).  Falls back to :meth:`call_soon` until the
+        loop runs.
+        """
+        waker = self._waker
+        if waker is not None and waker.wake(callback):
+            return True
+        return self.call_soon(callback)
+
     def submit(self, coroutine):
         """Schedule ``coroutine`` on the loop; a ``concurrent.futures.Future`` of its result.
 
@@ -239,6 +339,7 @@ class BackgroundSession:
         self.loop = loop
         finished = None
         try:
+            self._waker = _Waker(loop)
             self.component = self._make_component()
             finished = self.component.start(loop=loop)
             finished.add_done_callback(self._component_done)
@@ -253,6 +354,8 @@ class BackgroundSession:
             try:
                 _finish_tasks(loop)
             finally:
+                if self._waker is not None:
+                    self._waker.close()
                 loop.close()
                 # The component may have ended in the last turn, too late for
                 # its callback to run: read the outcome here (and mark it seen).

@@ -225,7 +225,7 @@ class Publisher:
             self.stats.queued += 1
         if not self._wake_pending and background.session is not None:
             self._wake_pending = True
-            if not background.call_soon(self._drain):  # loop closed at interpreter exit
+            if not background.wake(self._drain):  # loop closed at interpreter exit
                 self._wake_pending = False
 
     def pending(self) -> int:
