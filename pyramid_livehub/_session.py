@@ -150,15 +150,17 @@ _thread_state = threading.local()
 
 
 def _demote_retry_notice(record):
-    """Demote two Autobahn messages that tell our users nothing.
+    """Demote Autobahn messages that tell our users nothing.
 
-    "trying transport 0 ..." is logged at WARNING before every connect
-    attempt (the publisher's own warning already says the router is away,
-    once); "Connection failed: TransportLost" is logged at ERROR when a
+    "trying transport 0 ..." is logged at WARNING and "connecting once using
+    transport type ..." at INFO before every connect attempt (the
+    publisher's own warning already says the router is away, once; Autobahn's
+    "Connection failed with OS error" INFO line still gives each attempt's
+    reason); "Connection failed: TransportLost" is logged at ERROR when a
     session we stop on purpose leaves while a call is in flight.
     """
     message = str(record.msg)
-    if message.startswith('trying transport') or (
+    if message.startswith(('trying transport', 'connecting once using transport')) or (
             message.startswith('Connection failed') and getattr(_thread_state, 'stopping', False)):
         record.levelno, record.levelname = logging.DEBUG, 'DEBUG'
         return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
