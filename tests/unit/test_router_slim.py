@@ -19,13 +19,18 @@ def load_sitecustomize():
     return module
 
 
-def test_only_router_workers_get_the_stubs():
+def test_router_workers_get_all_stubs_the_controller_some_containers_none():
     site = load_sitecustomize()
-    assert site.wanted(ROUTER_WORKER, {})
-    assert not site.wanted(ROUTER_WORKER, {'LIVEHUB_ROUTER_SLIM': '0'})
+    assert site.stubs_for(ROUTER_WORKER, {}) == site.STUBBED
+    assert site.stubs_for(ROUTER_WORKER, {'LIVEHUB_ROUTER_SLIM': '0'}) == frozenset()
     container = ROUTER_WORKER[:-1] + ['crossbar.worker.container.ContainerController']
-    assert not site.wanted(container, {})  # a user's consumer may use numpy
-    assert not site.wanted(['/venv/bin/crossbar', 'start', '--cbdir', '/x'], {})  # controller
+    assert site.stubs_for(container, {}) == frozenset()  # a user's consumer may use numpy
+    controller = ['/venv/bin/python', '/venv/bin/crossbar', 'start', '--cbdir', '/x']
+    assert site.stubs_for(controller, {}) == site.CONTROLLER_STUBBED
+    assert site.stubs_for(controller, {'LIVEHUB_ROUTER_SLIM': '0'}) == frozenset()
+    # the controller loads the node key with XBR and the eth packages
+    assert not {'xbr', 'web3', 'eth_account', 'eth_keys'} & site.CONTROLLER_STUBBED
+    assert site.stubs_for(['/venv/bin/python', '-m', 'pytest'], {}) == frozenset()
     assert not any(isinstance(f, site.StubFinder) for f in sys.meta_path)
 
 
@@ -57,3 +62,27 @@ def test_crossbar_router_worker_imports_with_stubs_and_far_less_memory():
     assert results['slim'][0] == 'StubModule StubModule'
     assert results['full'][0] == 'module module'
     assert results['slim'][1] < results['full'][1] - 40, results  # MB
+
+
+def test_crossbar_controller_imports_with_its_stubs_and_less_memory():
+    script = (
+        'import importlib.util, os, sys\n'
+        'spec = importlib.util.spec_from_file_location("s", %r)\n'
+        'site = importlib.util.module_from_spec(spec); spec.loader.exec_module(site)\n'
+        'if sys.argv[1] == "slim": site.install(site.CONTROLLER_STUBBED)\n'
+        'import crossbar.node.main, crossbar.node.node, crossbar.node.controller\n'
+        'import crossbar.personality, xbr._secmod\n'
+        'print(type(sys.modules["numpy"]).__name__, type(sys.modules["xbr"]).__name__)\n'
+        'print(open("/proc/self/status").read().split("VmRSS:")[1].split()[0])\n'
+        % os.path.join(SITE_DIR, 'sitecustomize.py'))
+    results = {}
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    for mode in ('slim', 'full'):
+        out = subprocess.run([sys.executable, '-c', script, mode], capture_output=True,
+                             text=True, timeout=120, env=env)
+        assert out.returncode == 0, out.stderr[-2000:]
+        kinds, rss = out.stdout.strip().splitlines()[-2:]
+        results[mode] = (kinds, int(rss) / 1024)
+    assert results['slim'][0] == 'StubModule module'
+    assert results['full'][0] == 'module module'
+    assert results['slim'][1] < results['full'][1] - 15, results  # MB

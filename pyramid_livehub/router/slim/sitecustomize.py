@@ -1,19 +1,24 @@
-"""Stub out crossbar's unused heavy imports in the router worker (issue 13).
+"""Stub out crossbar's unused heavy imports in the router's processes (issue 13).
 
 ``import crossbar`` imports web3, eth-abi, eth-account, py_ecc (XBR, its
 blockchain features) and numpy, zlmdb, cfxdb, txtorcon (cookie-store
 database, Tor endpoints) at module level: ~70 MB of the router worker's
-~150 MB.  The router worker of the node config livehub renders uses none of
-them (WAMP-CRA, ticket and anonymous auth, TCP endpoints, in-memory
-cookies).  This module, first on the crossbar processes' ``PYTHONPATH``
+~150 MB.  This module, first on the crossbar processes' ``PYTHONPATH``
 (see :mod:`pyramid_livehub.router.slim`), answers those imports with empty
-stub modules in **router workers only** (:func:`wanted`): attribute lookups,
-calls and ``from x import y`` all answer the same stub class (crossbar
-names and registers them at import time, and uses them only for XBR, Tor,
-cryptosign certificates and database cookie stores).  ``LIVEHUB_ROUTER_SLIM=0``
-in the router's environment turns it off.  The controller keeps them (it signs with
-the node's Ethereum key, xbr's security module), and so do container
-workers (a user's consumer may well use numpy).
+stub modules (:func:`stubs_for` says which, per process):
+
+* **router workers**: all of :data:`STUBBED`.  The node config livehub
+  renders uses none of them (WAMP-CRA, ticket and anonymous auth, TCP
+  endpoints, in-memory cookies).
+* **the controller**: :data:`CONTROLLER_STUBBED` only (numpy, the
+  databases, Tor: ~27 MB).  It keeps XBR and the eth packages: it loads
+  the node's key pair with them at start-up (``xbr._secmod``).
+* **container workers**: nothing (a user's consumer may well use numpy).
+
+Attribute lookups, calls and ``from x import y`` all answer the same stub
+class (crossbar names and registers them at import time, and uses them
+only for XBR, Tor, cryptosign certificates and database cookie stores).
+``LIVEHUB_ROUTER_SLIM=0`` in the router's environment turns it off.
 
 It imports nothing from pyramid_livehub (that would import Pyramid into
 every crossbar process), and then runs the sitecustomize it shadows, if any.
@@ -24,12 +29,15 @@ import os
 import sys
 import types
 
-#: Top-level packages answered with stubs.
+#: Top-level packages answered with stubs in a router worker.
 STUBBED = frozenset([
     'web3', 'eth_abi', 'eth_typing', 'eth_account', 'eth_keys', 'eth_utils', 'eth_keyfile',
     'eth_hash', 'eth_rlp', 'py_ecc', 'py_eth_sig_utils', 'rlp', 'hexbytes', 'numpy', 'zlmdb',
     'cfxdb', 'txtorcon', 'bjdata', 'ens', 'xbr',
 ])
+
+#: Top-level packages answered with stubs in the controller (not XBR: it loads the node key).
+CONTROLLER_STUBBED = frozenset(['numpy', 'zlmdb', 'cfxdb', 'txtorcon', 'bjdata'])
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -59,10 +67,13 @@ class StubModule(types.ModuleType):
 
 
 class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Meta-path finder answering :data:`STUBBED` packages (and their submodules)."""
+    """Meta-path finder answering ``packages`` (and their submodules) with stubs."""
+
+    def __init__(self, packages=STUBBED):
+        self.packages = packages
 
     def find_spec(self, name, path=None, target=None):
-        if name.partition('.')[0] in STUBBED:
+        if name.partition('.')[0] in self.packages:
             return importlib.machinery.ModuleSpec(name, self, is_package=True)
         return None
 
@@ -75,10 +86,10 @@ class StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         pass
 
 
-def install():
-    """Put the :class:`StubFinder` first on ``sys.meta_path`` (once)."""
+def install(packages=STUBBED):
+    """Put a :class:`StubFinder` for ``packages`` first on ``sys.meta_path`` (once)."""
     if not any(isinstance(f, StubFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, StubFinder())
+        sys.meta_path.insert(0, StubFinder(packages))
 
 
 def _run_shadowed():
@@ -90,18 +101,26 @@ def _run_shadowed():
         spec.loader.exec_module(module)
 
 
-def wanted(argv, environ):
-    """True in a crossbar router worker (``-m crossbar.worker.main --klass ...RouterController``).
+def stubs_for(argv, environ):
+    """The packages to stub in the crossbar process started with ``argv`` (empty: none).
 
-    ``LIVEHUB_ROUTER_SLIM=0`` in the environment says no.
+    A router worker (``-m crossbar.worker.main --klass ...RouterController``)
+    gets :data:`STUBBED`, the controller (``crossbar start``)
+    :data:`CONTROLLER_STUBBED`, anything else nothing.
+    ``LIVEHUB_ROUTER_SLIM=0`` in the environment says none anywhere.
     """
-    return (environ.get('LIVEHUB_ROUTER_SLIM', '1') != '0'
-            and 'crossbar.worker.main' in argv
-            and 'crossbar.worker.router.RouterController' in argv)
+    if environ.get('LIVEHUB_ROUTER_SLIM', '1') == '0':
+        return frozenset()
+    if 'crossbar.worker.main' in argv:
+        return STUBBED if 'crossbar.worker.router.RouterController' in argv else frozenset()
+    if len(argv) > 2 and os.path.basename(argv[1]) == 'crossbar' and argv[2] == 'start':
+        return CONTROLLER_STUBBED
+    return frozenset()
 
 
-if wanted(getattr(sys, 'orig_argv', sys.argv), os.environ):
-    install()
+_STUBS = stubs_for(getattr(sys, 'orig_argv', sys.argv), os.environ)
+if _STUBS:
+    install(_STUBS)
 if __name__ == 'sitecustomize':  # not when a test loads this file by path
     try:
         import importlib.util
