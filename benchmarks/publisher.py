@@ -88,7 +88,7 @@ def publish_cost(router_url=None, count=50000):
     config.commit()
     request = testing.DummyRequest()
     request.registry = config.registry
-    from pyramid_livehub.request import livehub_for_request
+    from pyramid_livehub._request import livehub_for_request
     hub = livehub_for_request(request)
     if router_url:
         assert hub.publisher.connect(30), 'the publisher did not join the router'

@@ -32,6 +32,8 @@ warnings.filterwarnings('ignore', message='pkg_resources is deprecated', categor
 
 from pyramid.config import PHASE1_CONFIG  # noqa: E402
 
+from pyramid_livehub._request import RequestPublisher, livehub_for_request  # noqa: E402
+from pyramid_livehub._views import add_client_config  # noqa: E402
 from pyramid_livehub.events import LiveEvent, publish_live_event  # noqa: E402
 from pyramid_livehub.interfaces import (ILivehubSettings, IMetricsRegistry,  # noqa: E402
                                         IPublisher, IPublisherFactory,
@@ -39,10 +41,8 @@ from pyramid_livehub.interfaces import (ILivehubSettings, IMetricsRegistry,  # n
 from pyramid_livehub.models import publish_model_changes  # noqa: E402
 from pyramid_livehub.plugins import Consumer, Message, PollingProducer  # noqa: E402
 from pyramid_livehub.publisher import Publisher, QueueFull  # noqa: E402
-from pyramid_livehub.request import RequestPublisher, livehub_for_request  # noqa: E402
 from pyramid_livehub.security import TicketError, issue_ticket  # noqa: E402
 from pyramid_livehub.settings import LivehubSettings, parse_settings  # noqa: E402
-from pyramid_livehub.views import add_client_config  # noqa: E402
 
 if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time, see __getattr__
     from pyramid_livehub.subscriber import Subscriber
@@ -118,12 +118,12 @@ def includeme(config: Any) -> None:
         registry.registerUtility(factory(settings), IPublisher)
         prefix = settings['route_prefix']
         config.add_route('livehub.config', prefix + '/config.json')
-        config.add_view('pyramid_livehub.views.client_config_view', route_name='livehub.config',
+        config.add_view('pyramid_livehub._views.client_config_view', route_name='livehub.config',
                         renderer='json', request_method='GET')
         config.add_static_view(prefix.lstrip('/') + '/static', 'pyramid_livehub:static/')
         if settings['health']:
             config.add_route('livehub.health', prefix + '/health')
-            config.add_view('pyramid_livehub.views.health_view', route_name='livehub.health',
+            config.add_view('pyramid_livehub._views.health_view', route_name='livehub.health',
                             renderer='json', request_method='GET')
         if settings['metrics']:
             from pyramid_livehub.metrics import make_registry

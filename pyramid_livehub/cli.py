@@ -22,7 +22,7 @@ import tempfile
 
 from pyramid.exceptions import ConfigurationError
 
-from pyramid_livehub import codec
+from pyramid_livehub import _codec as codec
 from pyramid_livehub.router.watch import exec_watcher
 from pyramid_livehub.settings import parse_settings
 
@@ -157,8 +157,8 @@ def cmd_publish(args):
 def cmd_tail(args):
     """Print every event on TOPIC as a JSON line until Ctrl-C (or --count events)."""
     import queue
+    from pyramid_livehub._uri import topic_error
     from pyramid_livehub.subscriber import Subscriber
-    from pyramid_livehub.uri import topic_error
     settings = load_settings(args.ini)
     reason = topic_error(args.topic, allow_empty_components=args.match == 'wildcard')
     if reason and not (args.match == 'prefix' and args.topic.endswith('.')):

@@ -48,14 +48,14 @@ from typing import Any, Mapping, Sequence
 
 from pyramid.threadlocal import get_current_request
 
+from pyramid_livehub._codec import prepare_event
 from pyramid_livehub._queue import BoundedQueue, QueueFull
 from pyramid_livehub._session import BackgroundSession, backend_authentication, make_transport
-from pyramid_livehub.codec import prepare_event
+from pyramid_livehub._uri import check_topic
 from pyramid_livehub.history import (NO_SUCH_PROCEDURE, POSITION_KEY, PROCEDURE_PREFIX,
                                      RETRY_LATER)
 from pyramid_livehub.history.settings import HistoryRules
 from pyramid_livehub.settings import LivehubSettings, parse_settings
-from pyramid_livehub.uri import check_topic
 
 __all__ = ['HistoryNotEnabled', 'Publisher', 'PublisherStats', 'QueueFull', 'RawSocketBatch',
            'backend_authentication', 'make_transport']

@@ -24,8 +24,8 @@ from pyramid_livehub._parse import (PREFIX, Setting, as_bool, as_float, as_int, 
 from pyramid_livehub.history import settings as history_settings
 from pyramid_livehub.models import settings as model_settings
 from pyramid_livehub.plugins import settings as plugin_settings
-from pyramid_livehub.router import guard_settings
 from pyramid_livehub.router.bridges import settings as bridge_settings
+from pyramid_livehub.router.guard import settings as guard_settings
 from pyramid_livehub.security import settings as security_settings
 
 __all__ = ['PREFIX', 'Setting', 'LivehubSettings', 'all_settings', 'parse_settings',

@@ -18,7 +18,7 @@ import os
 from typing import Any, Mapping, NamedTuple, Sequence
 from urllib.parse import urlsplit
 
-from pyramid_livehub.codec import prepare_event
+from pyramid_livehub._codec import prepare_event
 from pyramid_livehub.interfaces import IPublisherFactory
 from pyramid_livehub.publisher import PublisherStats
 from pyramid_livehub.settings import LivehubSettings, parse_settings

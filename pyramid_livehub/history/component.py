@@ -15,13 +15,13 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from pyramid_livehub._queue import should_log
+from pyramid_livehub._uri import check_topic
 from pyramid_livehub.history import POSITION_KEY, PROCEDURE_PREFIX
 from pyramid_livehub.history.settings import HistoryRules
 from pyramid_livehub.history.stores import HistoryStore, NoHistory, open_store
 from pyramid_livehub.router.auth import BROWSER_ROLES, TopicAuthorizer
 from pyramid_livehub.router.component import LivehubComponent
 from pyramid_livehub.router.node_config import ANONYMOUS_CLOSED_PREFIXES
-from pyramid_livehub.uri import check_topic
 
 #: Events that may wait for the store (beyond the batch in its hands).  Each
 #: caller bounds what it has in flight (a publisher ``livehub.queue_size``

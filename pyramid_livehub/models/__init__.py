@@ -35,9 +35,9 @@ from typing import Any, Callable, Iterable, NamedTuple, Sequence
 from pyramid.exceptions import ConfigurationError
 from pyramid.threadlocal import get_current_request
 
-from pyramid_livehub.codec import prepare_payload
+from pyramid_livehub._codec import prepare_payload
+from pyramid_livehub._uri import check_topic
 from pyramid_livehub.interfaces import ILivehubSettings, ILiveModels, IPublisher
-from pyramid_livehub.uri import check_topic
 
 __all__ = ['ACTIONS', 'LiveModel', 'Serializer', 'add_livehub_model', 'includeme',
            'live_model_for', 'live_model_for_class', 'make_live_model', 'publish_model_changes']

@@ -5,7 +5,7 @@ The consumer/producer keys are in :mod:`pyramid_livehub.plugins.settings`.
 from typing import Any
 
 from pyramid_livehub._parse import Setting
-from pyramid_livehub.uri import topic_error
+from pyramid_livehub._uri import topic_error
 
 
 def as_topic_prefix(value: Any) -> str:

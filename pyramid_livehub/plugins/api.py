@@ -8,8 +8,8 @@ import logging
 import numbers
 from typing import Any, ClassVar, Iterable, Mapping
 
+from pyramid_livehub._uri import topic_error
 from pyramid_livehub.patterns import ONE, parse_pattern, subscription_matches
-from pyramid_livehub.uri import topic_error
 
 CONSUMER_GROUP = 'pyramid_livehub.consumer'
 PRODUCER_GROUP = 'pyramid_livehub.producer'

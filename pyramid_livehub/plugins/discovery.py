@@ -102,7 +102,7 @@ def _check_producer(spec: str, target: type[PollingProducer]) -> type[PollingPro
     frequency_seconds(target)
     _check_plugin_method(spec, target, PollingProducer, 'poll', 'poll(self)')
     if target.topic is not None:
-        from pyramid_livehub.uri import check_topic
+        from pyramid_livehub._uri import check_topic
         check_topic(target.topic)
     return target
 

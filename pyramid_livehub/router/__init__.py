@@ -9,13 +9,15 @@ What runs where:
   (``livehub config``, tests); nothing here imports Twisted.
 * **The router worker** (crossbar's ``router`` process): the realm, its roles,
   the WebSocket transport for browsers and the rawsocket transport for the
-  backend, and two embedded components: the slow-client guard
-  (:mod:`.guard` renders its config, :mod:`.guard_component` runs it,
-  :mod:`.guard_settings` holds its rows of the settings table) and, when
-  ``livehub.auth`` is on, :mod:`.auth_component` (the ticket authenticator
-  and the topic-rule authorizer; :mod:`.auth` renders its config and holds
-  the pure authorizer).  :mod:`.slim` (first on the workers' ``PYTHONPATH``)
-  and :mod:`.lazylog` trim crossbar's imports and debug-log cost there.
+  backend, and two embedded components: the slow-client guard in
+  :mod:`.guard` (the package renders its config and holds the pure
+  :class:`~.guard.Guard`, :mod:`.guard.component` runs it,
+  :mod:`.guard.settings` holds its rows of the settings table) and, when
+  ``livehub.auth`` is on, the ticket authenticator and topic-rule authorizer
+  in :mod:`.auth` (the package renders its config and holds the pure
+  authorizer, :mod:`.auth.component` runs it).  :mod:`.slim` (first on the
+  workers' ``PYTHONPATH``) and :mod:`.lazylog` trim crossbar's imports and
+  debug-log cost there.
 * **The container worker** (crossbar's ``container`` process, started only
   when bridges, plugins or topic history are configured): the broker bridges
   in :mod:`.bridges` (AMQP, MQTT, ZeroMQ, STOMP), the consumer/producer host
@@ -25,8 +27,8 @@ What runs where:
   backend identity over rawsocket; bridges and the plugin host send events on
   history topics through :mod:`.history_forward`.
 
-Modules that import Twisted (:mod:`.component`, :mod:`.auth_component`,
-:mod:`.guard_component`, :mod:`.bridges.base`, each broker module,
+Modules that import Twisted (:mod:`.component`, :mod:`.auth.component`,
+:mod:`.guard.component`, :mod:`.bridges.base`, each broker module,
 :mod:`.plugins.host`, :mod:`.history_forward`) are imported only inside
 crossbar's workers, never in the web process: txaio picks one framework per
 process.

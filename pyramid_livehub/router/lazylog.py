@@ -16,7 +16,7 @@ message is logged and nothing is computed when it is not.  Every use of
 these names in those modules is a keyword argument of a log call (checked
 for the crossbar and Autobahn versions we pin; a new name in
 :data:`PATCHED` needs the same check).  The embedded guard component calls
-it in the router worker (:mod:`pyramid_livehub.router.guard_component`).
+it in the router worker (:mod:`pyramid_livehub.router.guard.component`).
 """
 import importlib
 

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 from pyramid.config import PHASE1_CONFIG
 
+from pyramid_livehub._views import add_client_config
 from pyramid_livehub.interfaces import ILivehubSettings
 from pyramid_livehub.security.tickets import issue_ticket
-from pyramid_livehub.views import add_client_config
 
 #: Most principals copied into a ticket (keeps tickets small).
 MAX_PRINCIPALS = 32

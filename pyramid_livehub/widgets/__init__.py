@@ -40,7 +40,7 @@ from typing import Any, Mapping
 from chameleon import PageTemplateFile
 from pyramid.events import BeforeRender
 
-from pyramid_livehub.uri import topic_error
+from pyramid_livehub._uri import topic_error
 
 __all__ = ['MATCH_POLICIES', 'LiveWidgets', 'Markup', 'add_widgets_to_renderer_globals',
            'check_widget_topic', 'format_position', 'includeme', 'render_widget']

@@ -11,10 +11,10 @@ import pytest
 
 from tests.support.browser import SUBSCRIBED, LiveApp, open_widget_page
 from tests.support.services import router_settings
+from pyramid_livehub._views import add_client_config
 from pyramid_livehub.router import process
 from pyramid_livehub.router.process import RouterProcess
 from pyramid_livehub.settings import parse_settings
-from pyramid_livehub.views import add_client_config
 
 pytestmark = pytest.mark.browser
 

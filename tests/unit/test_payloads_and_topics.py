@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 
-from pyramid_livehub.codec import MSGPACK_INT_RANGE, prepare_event, prepare_payload
-from pyramid_livehub.uri import check_topic, topic_error
+from pyramid_livehub._codec import MSGPACK_INT_RANGE, prepare_event, prepare_payload
+from pyramid_livehub._uri import check_topic, topic_error
 
 
 @pytest.mark.parametrize('topic', ['app', 'app.orders.created', 'App.Orders-1', 'a.b_c.d9'])

@@ -14,9 +14,9 @@ from pyramid.exceptions import ConfigurationError
 from sqlalchemy.orm import Session
 
 from pyramid_livehub._queue import BoundedQueue, QueueFull
+from pyramid_livehub._request import RequestPublisher
 from pyramid_livehub.models import publish_model_changes
 from pyramid_livehub.publisher import _outside_event_loop
-from pyramid_livehub.request import RequestPublisher
 from pyramid_livehub.settings import parse_settings
 from tests.support.models import Models
 

@@ -283,7 +283,7 @@ def test_auth_node_uses_ticket_authenticator_and_dynamic_authorizer():
     assert list(backend['auth']) == ['wampcra']
     # embedded in the router worker (no network hop per join/subscribe), as backend
     component = {c['id']: c for c in node['workers'][0]['components']}['livehub_auth']
-    assert component['classname'] == 'pyramid_livehub.router.auth_component.LivehubAuthComponent'
+    assert component['classname'] == 'pyramid_livehub.router.auth.component.LivehubAuthComponent'
     assert component['role'] == 'backend'
     assert component['extra']['settings']['ticket_secret'] == SECRET
     # only the keys it uses: no backend secret, no broker password

@@ -30,7 +30,7 @@ event sends the same body whether its topic keeps history or not.
 """
 import json
 
-from pyramid_livehub.codec import dumps
+from pyramid_livehub._codec import dumps
 from pyramid_livehub.history import POSITION_KEY
 
 #: The kwargs key with the broker metadata of an event that came in through a bridge.

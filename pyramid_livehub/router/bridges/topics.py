@@ -29,9 +29,9 @@ topics outside the bridge's prefix, and names under the reserved ``wamp.``.
 import re
 from urllib.parse import unquote
 
+from pyramid_livehub._uri import topic_error
 from pyramid_livehub.patterns import ONE as WAMP_ONE
 from pyramid_livehub.patterns import Pattern, prefix_subscription
-from pyramid_livehub.uri import topic_error
 
 #: Pattern token: exactly one level (AMQP ``*``, MQTT ``+``).
 ONE = object()

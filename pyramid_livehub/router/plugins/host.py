@@ -20,8 +20,8 @@ from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.python.threadable import isInIOThread
 
+from pyramid_livehub._codec import prepare_event
 from pyramid_livehub._queue import BoundedQueue
-from pyramid_livehub.codec import prepare_event
 from pyramid_livehub.history import split_position
 from pyramid_livehub.plugins import STATS_PROCEDURE, Message, consumer_topics, discover_plugins, \
     subscription_for

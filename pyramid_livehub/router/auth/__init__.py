@@ -19,9 +19,9 @@ TCP_NODELAY in crossbar) Nagle and delayed ACKs added ~40 ms to each; and
 auth then does not depend on the container's connection.  Both procedures
 are pure and fast (an HMAC, a few comparisons), so the router never waits.
 
-:class:`~pyramid_livehub.router.auth_component.LivehubAuthComponent` (Twisted,
+:class:`~pyramid_livehub.router.auth.component.LivehubAuthComponent` (Twisted,
 in its own module so that rendering the node config never imports Twisted)
-registers them; this module holds the pure parts.
+registers them; this ``__init__`` holds the pure parts.
 
 :func:`patch_node` (``auth_components.patch_node``) switches the browser
 WebSocket to ``ticket`` + ``anonymous`` auth, hands those roles to the
@@ -49,7 +49,7 @@ READY_MESSAGE = 'livehub auth: ticket authenticator and topic authorizer ready'
 
 #: What crossbar loads: the Twisted part lives in its own module, imported only
 #: inside the router worker.
-AUTH_COMPONENT_CLASS = 'pyramid_livehub.router.auth_component.LivehubAuthComponent'
+AUTH_COMPONENT_CLASS = 'pyramid_livehub.router.auth.component.LivehubAuthComponent'
 
 #: Procedures of the history component a browser may call; the component
 #: itself refuses topics the caller may not subscribe to.

@@ -32,6 +32,11 @@ The counters are served by the WAMP procedure :data:`STATS` (``backend``
 role only): ``{'slow_client_closes': n, 'memory_trims': n, 'events_out': n, ...}``
 (``events_out``: WAMP messages sent to WebSocket clients, events and
 replies alike, one increment in the ``send`` wrapper).
+
+This ``__init__`` holds the pure parts (the config it renders,
+:class:`Guard`); :mod:`pyramid_livehub.router.guard.component` is the Twisted
+component crossbar loads, :mod:`pyramid_livehub.router.guard.settings` the
+guard's rows of the settings table.
 """
 import ctypes
 import ctypes.util
@@ -68,7 +73,7 @@ def router_component(settings):
     return {
         'type': 'class',
         'id': 'livehub_guard',
-        'classname': 'pyramid_livehub.router.guard_component.LivehubGuardComponent',
+        'classname': 'pyramid_livehub.router.guard.component.LivehubGuardComponent',
         'realm': settings['realm'],
         'role': 'backend',
         'extra': {'max_queued_bytes': settings['max_queued_bytes']},

@@ -1,7 +1,7 @@
 """``request.livehub``: the request's view of the publisher, with transactions."""
 from typing import Any, Sequence
 
-from pyramid_livehub.codec import prepare_event
+from pyramid_livehub._codec import prepare_event
 from pyramid_livehub.interfaces import IPublisher, PublisherLike
 
 #: A checked event waiting for the commit: ``(topic, args, kwargs)``.

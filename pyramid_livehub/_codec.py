@@ -20,7 +20,7 @@ import re
 import uuid
 from typing import Any, Iterable, Mapping
 
-from pyramid_livehub.uri import check_topic
+from pyramid_livehub._uri import check_topic
 
 _SCALARS = (str, int, float, bool, type(None), bytes)
 
