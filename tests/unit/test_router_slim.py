@@ -41,16 +41,20 @@ def test_node_environment_puts_the_slim_dir_first():
     assert node_environment({})['PYTHONPATH'] == SITE_DIR
 
 
-def test_crossbar_router_worker_imports_with_stubs_and_far_less_memory():
+def import_with_and_without_stubs(stubs, imports, shown):
+    """Import ``imports`` in a fresh interpreter, with ``stubs`` installed and without.
+
+    Returns {'slim'|'full': (module types of ``shown``, RSS in MB)}.
+    """
     script = (
         'import importlib.util, os, sys\n'
         'spec = importlib.util.spec_from_file_location("s", %r)\n'
         'site = importlib.util.module_from_spec(spec); spec.loader.exec_module(site)\n'
-        'if sys.argv[1] == "slim": site.install()\n'
-        'import crossbar.worker.router, crossbar.router.broker, crossbar.router.cookiestore\n'
-        'print(type(sys.modules["web3"]).__name__, type(sys.modules["numpy"]).__name__)\n'
+        'if sys.argv[1] == "slim": site.install(site.%s)\n'
+        'import %s\n'
+        'print(" ".join(type(sys.modules[m]).__name__ for m in %r))\n'
         'print(open("/proc/self/status").read().split("VmRSS:")[1].split()[0])\n'
-        % os.path.join(SITE_DIR, 'sitecustomize.py'))
+        % (os.path.join(SITE_DIR, 'sitecustomize.py'), stubs, ', '.join(imports), shown))
     results = {}
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     for mode in ('slim', 'full'):
@@ -59,30 +63,23 @@ def test_crossbar_router_worker_imports_with_stubs_and_far_less_memory():
         assert out.returncode == 0, out.stderr[-2000:]
         kinds, rss = out.stdout.strip().splitlines()[-2:]
         results[mode] = (kinds, int(rss) / 1024)
+    return results
+
+
+def test_crossbar_router_worker_imports_with_stubs_and_far_less_memory():
+    results = import_with_and_without_stubs(
+        'STUBBED', ['crossbar.worker.router', 'crossbar.router.broker',
+                    'crossbar.router.cookiestore'], ['web3', 'numpy'])
     assert results['slim'][0] == 'StubModule StubModule'
     assert results['full'][0] == 'module module'
     assert results['slim'][1] < results['full'][1] - 40, results  # MB
 
 
 def test_crossbar_controller_imports_with_its_stubs_and_less_memory():
-    script = (
-        'import importlib.util, os, sys\n'
-        'spec = importlib.util.spec_from_file_location("s", %r)\n'
-        'site = importlib.util.module_from_spec(spec); spec.loader.exec_module(site)\n'
-        'if sys.argv[1] == "slim": site.install(site.CONTROLLER_STUBBED)\n'
-        'import crossbar.node.main, crossbar.node.node, crossbar.node.controller\n'
-        'import crossbar.personality, xbr._secmod\n'
-        'print(type(sys.modules["numpy"]).__name__, type(sys.modules["xbr"]).__name__)\n'
-        'print(open("/proc/self/status").read().split("VmRSS:")[1].split()[0])\n'
-        % os.path.join(SITE_DIR, 'sitecustomize.py'))
-    results = {}
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    for mode in ('slim', 'full'):
-        out = subprocess.run([sys.executable, '-c', script, mode], capture_output=True,
-                             text=True, timeout=120, env=env)
-        assert out.returncode == 0, out.stderr[-2000:]
-        kinds, rss = out.stdout.strip().splitlines()[-2:]
-        results[mode] = (kinds, int(rss) / 1024)
+    results = import_with_and_without_stubs(
+        'CONTROLLER_STUBBED', ['crossbar.node.main', 'crossbar.node.node',
+                               'crossbar.node.controller', 'crossbar.personality',
+                               'xbr._secmod'], ['numpy', 'xbr'])
     assert results['slim'][0] == 'StubModule module'
     assert results['full'][0] == 'module module'
     assert results['slim'][1] < results['full'][1] - 15, results  # MB
