@@ -40,6 +40,7 @@ import concurrent.futures
 import logging
 import os
 import struct
+import sys
 import threading
 import time
 import uuid
@@ -852,12 +853,20 @@ _live_publishers = weakref.WeakSet()
 
 
 def _outside_event_loop():
-    """False in a thread that runs an asyncio loop (the publisher's own, or an async app's).
+    """False in a thread that runs an event loop: asyncio's (the publisher's own, or an
+    async app's) or Twisted's reactor (a plugin, a Twisted app).
 
     Such a thread must not wait for room: the publisher's loop is what
     drains the queue, and any other loop would stall all its tasks.
     """
-    return asyncio._get_running_loop() is None
+    if asyncio._get_running_loop() is not None:
+        return False
+    if 'twisted.internet.reactor' in sys.modules:  # never import Twisted for this
+        from twisted.python import threadable
+        reactor = sys.modules['twisted.internet.reactor']
+        if getattr(reactor, 'running', False) and threadable.isInIOThread():
+            return False
+    return True
 
 
 def _outside_request_and_event_loop():

@@ -19,6 +19,7 @@ from pyramid_livehub.models import publish_model_changes
 from pyramid_livehub.publisher import _outside_event_loop
 from pyramid_livehub.settings import parse_settings
 from tests.support.models import Models
+from tests.support.twisted_cases import assert_twisted_cases_pass
 
 DEADLINE = 60.0
 
@@ -83,6 +84,10 @@ def test_a_thread_running_an_asyncio_loop_is_recognised():
         return _outside_event_loop()
     assert _outside_event_loop() is True
     assert asyncio.run(inside()) is False
+
+
+def test_a_twisted_reactor_thread_is_recognised():
+    assert_twisted_cases_pass('publish_wait_cases.py')
 
 
 def test_may_wait_can_veto_the_wait_and_is_asked_only_when_full():
