@@ -198,7 +198,7 @@ class Publisher:
         Pyramid request is in progress in this thread, so a view that calls
         the publisher directly never waits for the router; True: wait; False:
         never wait (``request.livehub`` passes it).  A thread that runs an
-        asyncio loop never waits either.  After a wait ran out, calls do not
+        event loop (asyncio, Twisted's reactor) never waits either.  After a wait ran out, calls do not
         wait again until the queue has had room.
         """
         if kwargs and POSITION_KEY in kwargs:
@@ -870,7 +870,7 @@ def _outside_event_loop():
 
 
 def _outside_request_and_event_loop():
-    """True where a full queue may make the caller wait: no asyncio loop, no Pyramid request."""
+    """True where a full queue may make the caller wait: no event loop, no Pyramid request."""
     return _outside_event_loop() and get_current_request() is None
 
 
