@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 VENDOR := pyramid_livehub/static/vendor
 
-.PHONY: demo test docs bench soak install js system-deps brokers clean
+.PHONY: bench-deps demo test docs bench soak install js system-deps brokers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,9 +68,13 @@ $(PEER_VENV)/bin/python: benchmarks/peer_venv.py .stamp-install
 	$(BIN)/pip install -q -e '.[test,bench]'
 	touch $@
 
+# wrk loads the WSGI rows (a Python load client would share the app's core).
+bench-deps:
+	@command -v wrk >/dev/null || (apt-get install -y wrk || (apt-get update && apt-get install -y wrk))
+
 # Every benchmark in one run, one table; BENCH_QUICK=1 for a short run,
 # BENCH_PIN_ROUTER=1 to give the router core 1 and the rest core 0.
-bench: install system-deps brokers .stamp-bench $(PEER_VENV)/bin/python
+bench: install system-deps bench-deps brokers .stamp-bench $(PEER_VENV)/bin/python
 	$(BIN)/python -m benchmarks.run
 
 # Issue 11 soak: SOAK_SECONDS (120), SOAK_SUBSCRIBERS (200), SOAK_RATE (1000 ev/s),
