@@ -6,6 +6,7 @@ plugins) can build its rows while :mod:`pyramid_livehub.settings` imports
 those modules plainly to join them into the one table.
 """
 import difflib
+import ipaddress
 import re
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -132,6 +133,62 @@ def as_url(*schemes: str) -> Callable[[Any], str]:
             raise ValueError('a rawsocket URL needs a port, e.g. rs://127.0.0.1:8081')
         return text
     return parse
+
+
+_HOSTNAME = re.compile(r'^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$')
+
+
+def as_listen_address(example: str) -> Callable[[Any], str]:
+    """``host:port`` a server listens on (``[::1]:8080`` for IPv6); empty stays empty.
+
+    The host is an IP address or a host name, ``0.0.0.0`` (or ``[::]``) for
+    every interface.  A bare port is refused: it does not say whether the
+    port is meant for this machine only or for the network.  Returns the
+    normalized address (:func:`split_listen_address` takes it apart).
+    ``example`` (e.g. ``127.0.0.1:8080``) is what the error messages suggest.
+    """
+    port_of_example = example.rsplit(':', 1)[1]
+
+    def parse(value: Any) -> str:
+        text = '' if value is None else str(value).strip()
+        if not text:
+            return ''
+        if '://' in text or '/' in text:
+            raise ValueError('expected host:port without a scheme or a path (the URL setting '
+                             'keeps those), e.g. %s' % example)
+        if text.lstrip(':').isdigit() and text.count(':') <= 1:
+            raise ValueError('a port alone does not say which interface to listen on: write '
+                             '127.0.0.1:%s (this machine only, e.g. behind a local proxy) or '
+                             '0.0.0.0:%s (every interface)' % (port_of_example, port_of_example))
+        if text.startswith('['):
+            match = re.match(r'^\[([^\]]*)\](?::(.*))?$', text)
+            if not match or match.group(2) is None:
+                raise ValueError('expected [IPv6 address]:port, e.g. [::1]:%s' % port_of_example)
+            try:
+                host = ipaddress.IPv6Address(match.group(1)).compressed
+            except ValueError:
+                raise ValueError('%r is not an IPv6 address' % match.group(1)) from None
+            port_text = match.group(2)
+        else:
+            host, colon, port_text = text.rpartition(':')
+            if not colon:
+                raise ValueError('the port is missing: expected host:port, e.g. %s' % example)
+            if ':' in host:
+                raise ValueError('an IPv6 address goes in brackets, e.g. [::1]:%s'
+                                 % port_of_example)
+            if not _HOSTNAME.match(host):
+                raise ValueError('%r is not a host name or IP address; expected host:port, '
+                                 'e.g. %s' % (host, example))
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise ValueError('the port must be a number from 1 to 65535, e.g. %s' % example)
+        return '%s:%d' % ('[%s]' % host if ':' in host else host, int(port_text))
+    return parse
+
+
+def split_listen_address(text: str) -> tuple[str, int]:
+    """``(host, port)`` of an address :func:`as_listen_address` returned (no brackets)."""
+    host, _, port = text.rpartition(':')
+    return host.strip('[]'), int(port)
 
 
 _REALM = re.compile(r'^[A-Za-z0-9_\-.]+$')

@@ -92,6 +92,15 @@ def default_cbdir(ini):
     return os.path.join(tempfile.gettempdir(), '%s-%s-%s' % (base, stem, digest))
 
 
+def _with_listen(settings, url_key):
+    """The public URL, and where the router listens for it when a listen setting says so."""
+    from pyramid_livehub.router.node_config import LISTEN_KEYS
+    listen = settings.get(LISTEN_KEYS[url_key])
+    if not listen:
+        return settings[url_key]
+    return '%s (listening on %s)' % (settings[url_key], listen)
+
+
 def cmd_router(args):
     """Run crossbar with the rendered config until Ctrl-C / SIGTERM."""
     from pyramid_livehub.router.process import RouterProcess
@@ -117,8 +126,8 @@ def cmd_router(args):
             raise SystemExit(0)
         raise SystemExit('livehub router: %s' % exc)
     print('livehub router: browsers at %s, backend at %s, realm %r (log: %s)' % (
-        settings['browser_url'], settings['router_url'], settings['realm'], node.log_path),
-        flush=True)
+        _with_listen(settings, 'browser_url'), _with_listen(settings, 'router_url'),
+        settings['realm'], node.log_path), flush=True)
     # The rest only watches: hand over to the stdlib-only watcher (same PID,
     # crossbar stays our child, the directory lock stays held), ~26 MB less.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})

@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 from pyramid.exceptions import ConfigurationError
 
 from pyramid_livehub._parse import (PREFIX, Setting, as_bool, as_float, as_int, as_list,
-                                    as_realm, as_route_prefix, as_text, as_url, one_of)
+                                    as_listen_address, as_realm, as_route_prefix, as_text,
+                                    as_url, one_of, split_listen_address)
 from pyramid_livehub.history import settings as history_settings
 from pyramid_livehub.models import settings as model_settings
 from pyramid_livehub.plugins import settings as plugin_settings
@@ -37,10 +38,29 @@ __all__ = ['PREFIX', 'Setting', 'LivehubSettings', 'all_settings', 'parse_settin
 CORE_SETTINGS: list[Setting] = [
     Setting('router_url', 'rs://127.0.0.1:8081', as_url('rs', 'rss', 'ws', 'wss'),
             'Where the backend publisher connects: a rawsocket (`rs://`) or WebSocket '
-            '(`ws://`) URL. `livehub router` listens for the backend here.'),
+            '(`ws://`) URL. `livehub router` listens for the backend here, unless '
+            '`livehub.router_listen` is set.'),
     Setting('browser_url', 'ws://127.0.0.1:8080/ws', as_url('ws', 'wss'),
             'WebSocket URL the browser connects to (served in `/livehub/config.json`). '
-            '`livehub router` listens for browsers here.'),
+            '`livehub router` listens for browsers here (plain WebSocket, also for a `wss://` '
+            'URL), unless `livehub.browser_listen` is set.'),
+    Setting('router_listen', '', as_listen_address('127.0.0.1:8081'),
+            'Where `livehub router` listens for the backend (the web processes\' publishers), '
+            'as `host:port`: `0.0.0.0:8081` for every interface, `[::1]:8081` for IPv6 (a port '
+            'alone is refused: say which interface). The router\'s own components connect '
+            'here too (to 127.0.0.1 or ::1 for an every-interface address). Empty: the host '
+            'and port of `livehub.router_url`. For a router on another host, e.g. '
+            '`livehub.router_url = rs://router-host:8081` and `0.0.0.0:8081` here. The router '
+            'listens without TLS: an `rss://`/`wss://` router URL needs a proxy that '
+            'terminates TLS.'),
+    Setting('browser_listen', '', as_listen_address('127.0.0.1:8080'),
+            'Where `livehub router` listens for browsers, as `host:port` (`0.0.0.0:8080` '
+            'every interface, `[::1]:8080` IPv6; a port alone is refused); the WebSocket path '
+            'is still that of `livehub.browser_url`. Empty: the host and port of '
+            '`livehub.browser_url`. Behind a proxy that terminates TLS: '
+            '`livehub.browser_url = wss://example.com/ws` for browsers and `127.0.0.1:8080` '
+            'here. The router never speaks TLS itself: it listens plain here (and, without '
+            'this setting, on a `wss://` URL\'s host and port, 443 by default).'),
     Setting('realm', 'livehub', as_realm, 'WAMP realm used by the app, browsers and bridges.'),
     Setting('serializer', 'msgpack', one_of('json', 'msgpack', 'cbor'),
             'Serializer of the backend publisher\'s connection (the router components '
@@ -222,6 +242,13 @@ def check_backend_secret(parsed: LivehubSettings) -> None:
                 'livehub.backend_secret: the development default is only allowed when the '
                 'router is on this machine, but livehub.%s is %r; set livehub.backend_secret '
                 'to a random value of at least 16 characters' % (key, parsed[key]))
+    for key in ('router_listen', 'browser_listen'):
+        if parsed.get(key) and split_listen_address(parsed[key])[0] not in _LOOPBACK:
+            raise ConfigurationError(
+                'livehub.backend_secret: the development default is only allowed when the '
+                'router listens on this machine only, but livehub.%s is %r; set '
+                'livehub.backend_secret to a random value of at least 16 characters'
+                % (key, parsed[key]))
 
 
 #: Cross-key checks run by :func:`parse_settings`; each raises ConfigurationError naming the key.

@@ -10,11 +10,17 @@ The node has:
   subscribe only) and ``backend`` (the Pyramid publisher, bridges, plugins:
   everything);
 * a **web transport** for browsers at ``livehub.browser_url`` (WebSocket at
-  its path);
+  its path), listening on ``livehub.browser_listen`` when set;
 * a **rawsocket (or WebSocket) transport** for the backend at
-  ``livehub.router_url``, with WAMP-CRA for the backend identity;
+  ``livehub.router_url``, listening on ``livehub.router_listen`` when set,
+  with WAMP-CRA for the backend identity;
 * a **container worker** with the router components (bridges, consumers,
-  producers, authenticators) that the settings enable, if any.
+  producers, authenticators) that the settings enable, if any; they connect
+  to the backend transport's listen address (:func:`local_address`), not to
+  the public URL.
+
+The router never speaks TLS: a ``wss://``/``rss://`` URL is for a proxy that
+terminates TLS, and the transport listens plain.
 
 Feature modules contribute components through :data:`COMPONENT_PROVIDERS`:
 each is ``function(settings) -> [component, ...]`` where a component is
@@ -26,6 +32,7 @@ imports Twisted.
 """
 from urllib.parse import urlsplit
 
+from pyramid_livehub._parse import split_listen_address
 from pyramid_livehub.history import COMPONENT_CLASS as HISTORY_CLASS
 from pyramid_livehub.history import history_components
 from pyramid_livehub.history.settings import HISTORY_KEYS, HISTORY_PUBLISH_KEYS
@@ -63,15 +70,48 @@ def _permission(uri, match='prefix', disclose_caller=False, **allow):
     }
 
 
-def listen_endpoint(url):
-    """Crossbar TCP listening endpoint for a ``ws://``/``rs://`` URL."""
-    parts = urlsplit(url)
-    default_port = 443 if parts.scheme in ('wss', 'rss') else 80
-    return {
-        'type': 'tcp',
-        'interface': parts.hostname,
-        'port': parts.port or default_port,
-    }
+#: The listen-address setting of each public URL setting.
+LISTEN_KEYS = {'browser_url': 'browser_listen', 'router_url': 'router_listen'}
+
+#: Where a client on the router host reaches a server listening on every interface.
+_EVERY_INTERFACE = {'0.0.0.0': '127.0.0.1', '::': '::1', '': '127.0.0.1'}
+
+
+def listen_address(settings, url_key):
+    """``(interface, port)`` the router listens on for ``url_key`` (``browser_url``/``router_url``).
+
+    ``livehub.browser_listen``/``livehub.router_listen`` when set, else the
+    URL's host and port (80, or 443 for ``wss://``/``rss://``, when it has
+    none).  Either way the transport listens plain: TLS is the proxy's.
+    """
+    given = settings.get(LISTEN_KEYS[url_key])
+    if given:
+        return split_listen_address(given)
+    parts = urlsplit(settings[url_key])
+    return parts.hostname, parts.port or (443 if parts.scheme in ('wss', 'rss') else 80)
+
+
+def local_address(settings, url_key):
+    """``(host, port)`` where a client on the router host reaches the ``url_key`` transport.
+
+    The listen address, with an every-interface address (``0.0.0.0``, ``::``)
+    replaced by the loopback address: what the router's own components and
+    ``livehub router``'s readiness checks connect to.
+    """
+    host, port = listen_address(settings, url_key)
+    return _EVERY_INTERFACE.get(host, host), port
+
+
+def _tcp(host_key, host, port):
+    endpoint = {'type': 'tcp', host_key: host, 'port': port}
+    if ':' in host:
+        endpoint['version'] = 6
+    return endpoint
+
+
+def listen_endpoint(settings, url_key):
+    """Crossbar TCP listening endpoint of the ``url_key`` transport (:func:`listen_address`)."""
+    return _tcp('interface', *listen_address(settings, url_key))
 
 
 #: Serializer of the router components' own connection, whatever
@@ -83,12 +123,19 @@ COMPONENT_SERIALIZER = 'msgpack'
 
 
 def connect_transport(settings):
-    """Crossbar connecting-transport config for a component to reach the backend transport."""
-    url = settings['router_url']
-    parts = urlsplit(url)
-    endpoint = {'type': 'tcp', 'host': parts.hostname, 'port': parts.port}
+    """Crossbar connecting-transport config for a component to reach the backend transport.
+
+    Container components run on the router host: they connect to where the
+    backend transport listens (:func:`local_address`), plain, not to the
+    public ``livehub.router_url``, whose host may be a proxy or a name only
+    the web hosts resolve.
+    """
+    parts = urlsplit(settings['router_url'])
+    host, port = local_address(settings, 'router_url')
+    endpoint = _tcp('host', host, port)
     if parts.scheme in ('rs', 'rss'):
         return {'type': 'rawsocket', 'endpoint': endpoint, 'serializer': COMPONENT_SERIALIZER}
+    url = 'ws://%s:%d%s' % ('[%s]' % host if ':' in host else host, port, parts.path or '/')
     return {'type': 'websocket', 'endpoint': endpoint, 'url': url,
             'serializers': [COMPONENT_SERIALIZER]}
 
@@ -120,7 +167,7 @@ def backend_transport(settings):
     return {
         'type': 'rawsocket' if urlsplit(url).scheme in ('rs', 'rss') else 'websocket',
         'id': 'backend',
-        'endpoint': listen_endpoint(url),
+        'endpoint': listen_endpoint(settings, 'router_url'),
         'serializers': ['json', 'msgpack', 'cbor'],
         'auth': {'wampcra': {'type': 'static', 'users': {
             settings['backend_authid']: {'secret': settings['backend_secret'], 'role': 'backend'},
@@ -129,13 +176,16 @@ def backend_transport(settings):
 
 
 def browser_transport(settings):
-    """The browsers' web transport: the WebSocket at ``livehub.browser_url``'s path."""
+    """The browsers' web transport: the WebSocket at ``livehub.browser_url``'s path.
+
+    It listens on :func:`listen_address`; the path is always the URL's.
+    """
     url = settings['browser_url']
     ws_path = urlsplit(url).path.strip('/') or 'ws'
     return {
         'type': 'web',
         'id': 'browsers',
-        'endpoint': listen_endpoint(url),
+        'endpoint': listen_endpoint(settings, 'browser_url'),
         'paths': {
             # No "/" path: it would swallow the WebSocket path.
             ws_path: {

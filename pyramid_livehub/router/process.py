@@ -12,9 +12,8 @@ import socket
 import subprocess
 import sys
 import time
-from urllib.parse import urlsplit
 
-from pyramid_livehub.router.node_config import render_node_config
+from pyramid_livehub.router.node_config import local_address, render_node_config
 from pyramid_livehub.router.watch import component_events
 
 
@@ -121,12 +120,13 @@ class RouterProcess:
         self._lock = None
 
     def endpoints(self):
-        """(host, port) pairs the node listens on."""
-        result = []
-        for key in ('browser_url', 'router_url'):
-            parts = urlsplit(self.settings[key])
-            result.append((parts.hostname, parts.port))
-        return result
+        """(host, port) pairs where the node's transports are reached from this host.
+
+        Browsers first, then the backend: their listen addresses
+        (``livehub.browser_listen``/``livehub.router_listen``, else the URLs'
+        host and port), with ``0.0.0.0``/``::`` as the loopback address.
+        """
+        return [local_address(self.settings, key) for key in ('browser_url', 'router_url')]
 
     def start(self, timeout=90.0, wait_for_log=None):
         """Start the node; wait until it listens (and ``wait_for_log`` appears in its log).

@@ -206,8 +206,8 @@ def test_two_apps_routers_run_side_by_side_without_cbdir(tmp_path):
             shutil.rmtree(default_cbdir(ini), ignore_errors=True)
 
 
-def test_the_router_section_of_one_ini_listens_locally_while_the_app_tells_wss(tmp_path):
-    """docs/deployment.rst: ``[app:router]`` read by ``livehub router --ini x.ini#router``."""
+def test_ini_name_reads_that_section_of_the_ini(tmp_path):
+    """docs/router.rst: ``--ini x.ini#router`` reads ``[app:router]`` instead of ``[app:main]``."""
     from pyramid_livehub.cli import load_settings
     ini = tmp_path / 'production.ini'
     secret = 'livehub.backend_secret = %s\n' % ('s' * 24)
@@ -222,6 +222,109 @@ def test_the_router_section_of_one_ini_listens_locally_while_the_app_tells_wss(t
     endpoints = [t['endpoint'] for t in json.loads(done.stdout)['workers'][0]['transports']]
     assert {(e['interface'], e['port']) for e in endpoints} == {('127.0.0.1', 8080),
                                                                 ('127.0.0.1', 8081)}
+
+
+def test_config_listens_on_the_listen_settings_while_the_app_tells_the_public_urls(tmp_path):
+    """docs/deployment.rst: one [app:main] for the app and ``livehub router`` behind nginx."""
+    from pyramid_livehub.cli import load_settings
+    ini = write_ini(tmp_path / 'production.ini', browser_url='wss://shop.example.com/ws',
+                    browser_listen='127.0.0.1:8080', router_url='rs://router.example.com:8081',
+                    router_listen='0.0.0.0:8081', backend_secret='s' * 24)
+    assert load_settings(ini)['browser_url'] == 'wss://shop.example.com/ws'
+    done = run('config', '--ini', ini)
+    assert done.returncode == 0, done.stderr
+    transports = {t['id']: t for t in json.loads(done.stdout)['workers'][0]['transports']}
+    assert transports['browsers']['endpoint'] == {'type': 'tcp', 'interface': '127.0.0.1',
+                                                  'port': 8080}
+    assert 'ws' in transports['browsers']['paths']
+    assert transports['backend']['endpoint'] == {'type': 'tcp', 'interface': '0.0.0.0',
+                                                 'port': 8081}
+
+
+def test_a_bad_listen_address_stops_the_router_naming_the_key_and_the_fix(tmp_path):
+    ini = write_ini(tmp_path / 'app.ini', browser_listen='8080', **fresh_urls())
+    done = run('router', '--ini', ini, '--cbdir', str(tmp_path / 'cb'))
+    assert done.returncode != 0
+    assert 'Traceback' not in done.stderr, done.stderr
+    assert "livehub.browser_listen: a port alone does not say which interface" in done.stderr
+    assert '127.0.0.1:8080' in done.stderr and '0.0.0.0:8080' in done.stderr
+    assert not os.path.exists(tmp_path / 'cb')
+
+
+def wait_for_file_text(path, text, timeout):
+    """Poll ``path`` until it contains ``text``; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path, encoding='utf-8', errors='replace') as fh:
+                if text in fh.read():
+                    return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.1)
+    pytest.fail('%r not in %s within %ss' % (text, path, timeout))
+
+
+def test_router_listens_on_the_listen_settings_with_public_urls_it_cannot_reach(tmp_path):
+    """Browsers are told nginx's ``wss://public.example/ws``, publishers a router host name
+    that does not resolve (``.invalid``); ``livehub router`` listens on local ports of its
+    own.  A browser-like client joins on the listen port and gets an event published to
+    the backend listen port through the history component, which runs in the container
+    worker: it reached the router at the listen address, not at the public URL.
+    """
+    import asyncio
+
+    from pyramid_livehub.publisher import Publisher
+    from pyramid_livehub.testing import join_as_browser
+    ws_port, rs_port = free_port(), free_port()
+    assert ws_port != rs_port
+    secret = 's' * 24
+    raw = {'browser_url': 'wss://public.example/ws', 'browser_listen': '127.0.0.1:%d' % ws_port,
+           'router_url': 'rs://livehub-router.invalid:18081',
+           'router_listen': '127.0.0.1:%d' % rs_port, 'backend_secret': secret,
+           'history': 'app.listen.** 10'}
+    ini = write_ini(tmp_path / 'production.ini', **raw)
+    router = RouterCommand('--ini', ini, '--cbdir', str(tmp_path / 'cb'))
+    # a publisher on the router host: the listen port
+    publisher = Publisher(parse_settings({
+        'livehub.router_url': 'rs://127.0.0.1:%d' % rs_port, 'livehub.backend_secret': secret,
+        'livehub.history': raw['history'], 'livehub.max_retry_delay': '0.5'}))
+
+    def publish():
+        publisher.publish('app.listen.orders', {'n': 1})
+        return publisher.flush(30)
+
+    async def join_subscribe_and_receive():
+        session = await join_as_browser('ws://127.0.0.1:%d/ws' % ws_port, 'livehub', timeout=20)
+        loop = asyncio.get_running_loop()
+        received = loop.create_future()
+
+        def on_event(*args, **kwargs):
+            if not received.done():
+                received.set_result((args, kwargs))
+
+        try:
+            await session.subscribe(on_event, 'app.listen.orders')
+            assert await loop.run_in_executor(None, publish), 'the publisher did not deliver'
+            return await asyncio.wait_for(received, 20)
+        finally:
+            session.leave()
+
+    try:
+        line = router.wait_for(lambda line: 'browsers at' in line)
+        assert ('browsers at wss://public.example/ws (listening on 127.0.0.1:%d), backend at '
+                'rs://livehub-router.invalid:18081 (listening on 127.0.0.1:%d)'
+                % (ws_port, rs_port)) in line, line
+        wait_for_file_text(tmp_path / 'cb' / 'node.log', 'livehub history: ready', 60)
+        args, kwargs = asyncio.run(join_subscribe_and_receive())
+        assert args == ({'n': 1},)
+        assert kwargs['livehub_position']['offset'] == 1
+    finally:
+        publisher.close(1)
+        output = router.stop()
+    assert_quiet(output, 'livehub router')
+    with open(tmp_path / 'cb' / 'node.log', encoding='utf-8', errors='replace') as fh:
+        assert 'livehub-router.invalid' not in fh.read()  # never connected to
 
 
 def test_a_second_router_in_the_same_directory_refuses_before_touching_it(tmp_path):

@@ -10,6 +10,8 @@ BAD_SETTINGS = [
     ('livehub.router_url', 'rs://127.0.0.1', 'needs a port'),
     ('livehub.router_url', 'ws://127.0.0.1:notaport/ws', 'port is not a number'),
     ('livehub.browser_url', 'rs://127.0.0.1:8080', 'expected a ws:// or wss:// URL'),
+    ('livehub.router_listen', '127.0.0.1', 'the port is missing'),
+    ('livehub.browser_listen', '127.0.0.1:http', 'the port must be a number from 1 to 65535'),
     ('livehub.realm', 'my realm', 'a realm is letters'),
     ('livehub.serializer', 'jsn', "did you mean 'json'"),
     ('livehub.backend_authid', '', 'must not be empty'),
@@ -177,3 +179,65 @@ def test_parsed_settings_are_registered_once_as_a_utility():
     settings = config.registry.getUtility(ILivehubSettings)
     assert settings.realm == 'once'
     assert get_publisher(config.registry).settings is settings
+
+
+# -- listen addresses (livehub.browser_listen, livehub.router_listen) -----------
+
+@pytest.mark.parametrize('value, normalized', [
+    ('', ''),
+    ('127.0.0.1:8080', '127.0.0.1:8080'),
+    (' 0.0.0.0:08080 ', '0.0.0.0:8080'),
+    ('localhost:9000', 'localhost:9000'),
+    ('router-1.internal:8081', 'router-1.internal:8081'),
+    ('[::1]:8080', '[::1]:8080'),
+    ('[0:0:0:0:0:0:0:0]:8080', '[::]:8080'),
+])
+def test_listen_address_is_host_and_port(value, normalized):
+    parsed = parse_settings({'livehub.browser_listen': value, 'livehub.router_listen': value,
+                             'livehub.backend_secret': 'x' * 20})
+    assert parsed.browser_listen == parsed.router_listen == normalized
+
+
+@pytest.mark.parametrize('value, message', [
+    ('8080', 'a port alone does not say which interface to listen on: write 127.0.0.1:8080'),
+    (':8080', '0.0.0.0:8080 (every interface)'),
+    ('127.0.0.1', 'the port is missing: expected host:port, e.g. 127.0.0.1:8080'),
+    ('127.0.0.1:', 'the port must be a number from 1 to 65535'),
+    ('127.0.0.1:0', 'the port must be a number from 1 to 65535'),
+    ('127.0.0.1:65536', 'the port must be a number from 1 to 65535'),
+    ('127.0.0.1:-1', 'the port must be a number from 1 to 65535'),
+    ('ws://127.0.0.1:8080/ws', 'without a scheme or a path'),
+    ('127.0.0.1:8080/ws', 'without a scheme or a path'),
+    ('::1:8080', 'an IPv6 address goes in brackets, e.g. [::1]:8080'),
+    ('[::1]', 'expected [IPv6 address]:port, e.g. [::1]:8080'),
+    ('[nothost]:8080', "'nothost' is not an IPv6 address"),
+    ('my host:8080', "'my host' is not a host name or IP address"),
+])
+def test_bad_listen_address_names_the_key_the_value_and_the_fix(value, message):
+    with pytest.raises(ConfigurationError) as info:
+        parse_settings({'livehub.browser_listen': value})
+    text = str(info.value)
+    assert text.startswith('livehub.browser_listen: ')
+    assert repr(value) in text and message in text, text
+
+
+def test_listen_address_examples_use_each_keys_own_port():
+    with pytest.raises(ConfigurationError, match='127.0.0.1:8081'):
+        parse_settings({'livehub.router_listen': '8081'})
+
+
+@pytest.mark.parametrize('key, value', [
+    ('livehub.router_listen', '0.0.0.0:8081'),
+    ('livehub.browser_listen', '[::]:8080'),
+    ('livehub.router_listen', '10.0.0.5:8081'),
+])
+def test_default_secret_is_refused_when_the_router_listens_beyond_this_machine(key, value):
+    with pytest.raises(ConfigurationError) as info:
+        parse_settings({key: value})
+    assert 'livehub.backend_secret' in str(info.value) and key[len('livehub.'):] in str(info.value)
+    parse_settings({key: value, 'livehub.backend_secret': 'x' * 20})
+
+
+def test_default_secret_is_allowed_with_loopback_listen_addresses():
+    parse_settings({'livehub.router_listen': '127.0.0.1:9081',
+                    'livehub.browser_listen': '[::1]:9080'})
