@@ -122,9 +122,10 @@ class _Waker:
         return True
 
     def _run_callbacks(self):
+        # One read (each system call lets another thread take the GIL): a
+        # wake is a byte, and what a read leaves wakes the selector again.
         try:
-            while os.read(self._read_fd, 4096):
-                pass
+            os.read(self._read_fd, 4096)
         except BlockingIOError:
             pass
         callbacks = self._callbacks
