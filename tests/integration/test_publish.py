@@ -312,3 +312,25 @@ def test_publish_linger_still_delivers_everything_in_order(router):
             assert [e.args[0] for e in sub.collect(60, timeout=15)] == list(range(60))
         finally:
             publisher.close(2)
+
+
+@pytest.mark.parametrize('serializer', ['json', 'msgpack'])
+def test_every_payload_shape_arrives_unchanged_with_either_serializer(router, serializer):
+    """The sender encodes PUBLISH itself (one C call); bytes in JSON take Autobahn's path."""
+    from pyramid_livehub.publisher import Publisher
+    from pyramid_livehub.settings import LivehubSettings
+    topic = 'app.orders.shapes.' + serializer
+    events = [((), {}), ((1, 'two', None), {}), ((), {'total': '9.90', 'n': -3}),
+              (([1, [2.5]],), {'nested': {'ü': True}}), ((b'\x00\xff',), {'blob': b'raw'}),
+              ((2 ** 63 - 1,), {})]
+    publisher = Publisher(LivehubSettings(router.settings, serializer=serializer))
+    with Subscriber(router.settings, topic) as sub:
+        try:
+            for args, kwargs in events:
+                publisher.publish(topic, *args, **kwargs)
+            received = sub.collect(len(events), timeout=15)
+            assert [(list(e.args), e.kwargs) for e in received] == [
+                (list(args), kwargs) for args, kwargs in events]
+            assert publisher.stats.dropped == 0
+        finally:
+            publisher.close(2)
