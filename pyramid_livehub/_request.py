@@ -27,7 +27,8 @@ class RequestPublisher:
 
     def publish(self, topic: str, *args: Any, **kwargs: Any) -> None:
         """Publish after the transaction commits (or at once without one)."""
-        payload, named = prepare_event(topic, args, kwargs, self.request)
+        payload, named = prepare_event(topic, args, kwargs, self.request,
+                                       self.publisher.settings['serializer'])
         transaction = self._transaction()
         if transaction is None:
             self.publisher.enqueue(topic, payload, named, block=False)
@@ -40,7 +41,8 @@ class RequestPublisher:
 
     def publish_immediately(self, topic: str, *args: Any, **kwargs: Any) -> None:
         """Publish now, whatever the transaction does later."""
-        payload, named = prepare_event(topic, args, kwargs, self.request)
+        payload, named = prepare_event(topic, args, kwargs, self.request,
+                                       self.publisher.settings['serializer'])
         self.publisher.enqueue(topic, payload, named, block=False)
 
     def flush(self, timeout: float = 5.0) -> bool:

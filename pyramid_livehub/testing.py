@@ -46,7 +46,8 @@ class RecordingPublisher:
 
     def publish(self, topic: str, *args: Any, **kwargs: Any) -> None:
         """Check and record, like ``Publisher.publish``."""
-        payload, named = prepare_event(topic, args, kwargs)
+        payload, named = prepare_event(topic, args, kwargs,
+                                       serializer=self.settings['serializer'])
         self.enqueue(topic, payload, named)
 
     def enqueue(self, topic: str, args: Sequence[Any], kwargs: Mapping[str, Any],

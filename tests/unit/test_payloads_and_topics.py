@@ -128,3 +128,21 @@ def test_publisher_checks_the_range_in_publish():
         json_publisher.publish('app.topic', n=2 ** 64)  # queued: json carries it
     finally:
         json_publisher.close(0)
+
+
+@pytest.mark.parametrize('serializer, accepted', [('msgpack', False), ('json', True)])
+def test_request_livehub_checks_the_range_of_the_configured_serializer(serializer, accepted):
+    """``request.livehub`` and the recording publisher check as ``Publisher.publish`` does."""
+    from pyramid import testing as pyramid_testing
+    from pyramid_livehub._request import RequestPublisher
+    from pyramid_livehub.settings import parse_settings
+    from pyramid_livehub.testing import RecordingPublisher
+    recording = RecordingPublisher(parse_settings({'livehub.serializer': serializer}))
+    view_side = RequestPublisher(pyramid_testing.DummyRequest(), recording)
+    for publish in (view_side.publish, view_side.publish_immediately, recording.publish):
+        if accepted:
+            publish('app.topic', n=2 ** 64)
+        else:
+            with pytest.raises(TypeError, match=r"kwargs\['n'\]"):
+                publish('app.topic', n=2 ** 64)
+    assert len(recording.outbox) == (3 if accepted else 0)
