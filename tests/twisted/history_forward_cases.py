@@ -144,11 +144,10 @@ def test_a_bridge_holds_history_events_in_its_inbound_queue_while_the_forwarder_
         parts, clock, monkeypatch):
     """Back-pressure, not drops: a durable bridge must not lose what its broker was told
     is delivered because the history component is slow."""
-    import threading
-
     from pyramid_livehub._queue import BoundedQueue
     from pyramid_livehub.router.bridges import base
     from pyramid_livehub.router.bridges.stats import BridgeStats
+    from pyramid_livehub.router.component import DrainScheduler
     monkeypatch.setattr(base, 'reactor', clock)
     _, session, log, done, _ = parts
     bridge = object.__new__(base.BrokerBridge)
@@ -159,7 +158,7 @@ def test_a_bridge_holds_history_events_in_its_inbound_queue_while_the_forwarder_
     bridge.name, bridge.log, bridge.stats = 'test', log, BridgeStats()
     bridge.inbound = BoundedQueue(100, name='inbound', logger=log)
     bridge.history = forwarder
-    bridge._drain_lock, bridge._drain_scheduled = threading.Lock(), False
+    bridge._inbound_drain = DrainScheduler(bridge._drain_inbound, clock)
     bridge.publish = lambda *a, **kw: None
     for i in range(10):
         bridge.inbound.put(('app.h.x', [i], {}, 0.0))

@@ -39,7 +39,7 @@ from pyramid_livehub.router.bridges.payload import META_KEY, encode_event, inbou
 from pyramid_livehub._queue import BoundedQueue, should_log
 from pyramid_livehub._retry import RetryPolicy
 from pyramid_livehub.router.bridges.stats import BridgeStats
-from pyramid_livehub.router.component import LivehubComponent
+from pyramid_livehub.router.component import DrainScheduler, LivehubComponent
 from pyramid_livehub.router.history_forward import HistoryForwarder
 from pyramid_livehub.router.bridges.topics import (UnmappableTopic, levels_to_wamp, parse_dotted_pattern,
                             pattern_matches, wamp_subscription, wamp_to_levels)
@@ -114,8 +114,7 @@ class BrokerBridge(LivehubComponent):
         self.outbound = BoundedQueue(bound, name='livehub bridge %s: outbound queue' % self.name,
                                      logger=self.log, hint='broker away?')
         self.stopping = threading.Event()
-        self._drain_lock = threading.Lock()
-        self._drain_scheduled = False
+        self._inbound_drain = DrainScheduler(self._drain_inbound, reactor)
         self.inbound_patterns = [self.parse_pattern(p) for p in self.setting('inbound')]
         self.outbound_patterns = [self.parse_pattern(p) for p in self.setting('outbound')]
         self._stats_loop = None
@@ -197,15 +196,9 @@ class BrokerBridge(LivehubComponent):
         wait = self.DURABLE_WAIT if self.settings.get('%s_durable' % self.name) else 0
         if self.inbound.put((topic, args, kwargs, time.monotonic()), wait):
             self.stats.dropped_inbound += 1  # the queue logs it
-        with self._drain_lock:
-            if self._drain_scheduled:
-                return
-            self._drain_scheduled = True
-        reactor.callFromThread(self._drain_inbound)
+        self._inbound_drain.from_thread()
 
     def _drain_inbound(self):
-        with self._drain_lock:
-            self._drain_scheduled = False
         history = self.history
         batch = self.inbound.get_batch(self.DRAIN_BATCH)
         for index, (topic, args, kwargs, queued_at) in enumerate(batch):
@@ -238,11 +231,7 @@ class BrokerBridge(LivehubComponent):
                 self.stats.published += 1
                 self.stats.record_delay('inbound', time.monotonic() - queued_at)
         if len(self.inbound):
-            with self._drain_lock:
-                if self._drain_scheduled:
-                    return
-                self._drain_scheduled = True
-            reactor.callLater(0, self._drain_inbound)
+            self._inbound_drain.again()
 
     def _history_published(self, items):
         now = time.monotonic()
@@ -259,11 +248,7 @@ class BrokerBridge(LivehubComponent):
     def _history_done(self):
         """The forwarder has room again: drain what waited in the inbound queue."""
         if len(self.inbound) and not self.history.full():
-            with self._drain_lock:
-                if self._drain_scheduled:
-                    return
-                self._drain_scheduled = True
-            reactor.callLater(0, self._drain_inbound)
+            self._inbound_drain.again()
 
     # -- outbound: WAMP -> broker ---------------------------------------------
 

@@ -12,7 +12,6 @@ the publishing plugin, so it still never gets its own events back.
 """
 import copy
 import sys
-import threading
 import time
 import traceback
 
@@ -25,7 +24,7 @@ from pyramid_livehub._queue import BoundedQueue
 from pyramid_livehub.history import split_position
 from pyramid_livehub.plugins import STATS_PROCEDURE, Message, consumer_topics, discover_plugins, \
     subscription_for
-from pyramid_livehub.router.component import LivehubComponent
+from pyramid_livehub.router.component import DrainScheduler, LivehubComponent
 from pyramid_livehub.router.history_forward import HistoryForwarder
 from pyramid_livehub.router.plugins.runners import ConsumerRunner, ProducerRunner
 
@@ -65,8 +64,7 @@ class PluginHost(LivehubComponent):
         self.pending_publishes = BoundedQueue(
             MAX_PENDING_PUBLISHES, 'drop_newest', logger=self.log,
             name='livehub plugins: events waiting for the router loop')
-        self._drain_lock = threading.Lock()
-        self._drain_scheduled = False
+        self._publish_drain = DrainScheduler(self._publish_queued, reactor)
         self.published = 0
         self.publish_failed = 0
         self.history = None
@@ -153,15 +151,9 @@ class PluginHost(LivehubComponent):
             return
         if self.pending_publishes.put((topic, args, kwargs, source)):
             return  # dropped (counted and logged by the queue)
-        with self._drain_lock:
-            if self._drain_scheduled:
-                return
-            self._drain_scheduled = True
-        reactor.callFromThread(self._publish_queued)
+        self._publish_drain.from_thread()
 
     def _publish_queued(self):
-        with self._drain_lock:
-            self._drain_scheduled = False
         for topic, args, kwargs, source in self.pending_publishes.get_batch(MAX_PENDING_PUBLISHES):
             self._publish_now(topic, args, kwargs, source)
 
