@@ -241,11 +241,37 @@ def container_worker(settings, components):
     }
 
 
+def check_listen_addresses(settings):
+    """Raise ``ConfigurationError`` when the two transports would listen on one port.
+
+    Crossbar would only log "address already in use" from its worker, and
+    ``livehub router`` would wait for a transport that never comes up.
+    """
+    from pyramid.exceptions import ConfigurationError
+    browser = listen_address(settings, 'browser_url')
+    router = listen_address(settings, 'router_url')
+    if browser[1] != router[1]:
+        return
+    # one port on two interfaces is fine, unless one of them is every interface
+    if browser[0] == router[0] or browser[0] in _EVERY_INTERFACE or router[0] in _EVERY_INTERFACE:
+        def where(url_key):
+            key = LISTEN_KEYS[url_key]
+            return ('livehub.%s = %s' % (key, settings[key]) if settings.get(key)
+                    else 'livehub.%s = %s' % (url_key, settings[url_key]))
+        raise ConfigurationError(
+            'the browser and backend transports would both listen on port %d (%s; %s); '
+            'give each its own port, e.g. 8080 for browsers and 8081 for the backend'
+            % (browser[1], where('browser_url'), where('router_url')))
+
+
 def render_node_config(settings):
     """Return the Crossbar node configuration (a JSON-ready dict).
 
-    ``settings`` is a parsed :class:`~pyramid_livehub.settings.LivehubSettings`.
+    ``settings`` is a parsed :class:`~pyramid_livehub.settings.LivehubSettings`;
+    raises ``ConfigurationError`` for transports that cannot both listen
+    (:func:`check_listen_addresses`).
     """
+    check_listen_addresses(settings)
     node = {
         'version': 2,
         'controller': {},

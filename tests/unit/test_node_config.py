@@ -208,3 +208,23 @@ def test_rendered_listen_configs_pass_crossbar_checkconfig():
     result = subprocess.run([sys.executable, '-c', CHECK_SCRIPT], input=json.dumps(configs),
                             capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().endswith('ok'), result.stderr[-2000:]
+
+
+def test_two_transports_on_one_port_are_refused_with_both_keys_named():
+    import pytest
+    from pyramid.exceptions import ConfigurationError
+    clashes = [
+        {'livehub.browser_url': 'ws://127.0.0.1:8080/ws',
+         'livehub.router_url': 'rs://127.0.0.1:8080'},
+        {'livehub.browser_url': 'wss://example.com/ws',
+         'livehub.browser_listen': '0.0.0.0:9000',
+         'livehub.router_url': 'rs://127.0.0.1:9000', 'livehub.backend_secret': 's' * 20},
+    ]
+    for raw in clashes:
+        with pytest.raises(ConfigurationError, match=r'both listen on port \d+ \(livehub\.browser'
+                                                     r'.*livehub\.router_url.*its own port'):
+            render_node_config(parse_settings(raw))
+    # the same port on two different interfaces is fine
+    render_node_config(parse_settings({
+        'livehub.browser_url': 'wss://example.com/ws', 'livehub.browser_listen': '127.0.0.2:9000',
+        'livehub.router_url': 'rs://127.0.0.1:9000', 'livehub.backend_secret': 's' * 20}))
