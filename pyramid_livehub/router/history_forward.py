@@ -111,7 +111,11 @@ class HistoryForwarder:
                 'waiting': len(self.waiting) + len(self._in_flight or ())}
 
     def close(self) -> None:
-        """Stop sending; what still waits is counted as failed (the session is gone)."""
+        """Stop sending; what still waits is counted as failed (the session is gone).
+
+        A batch in flight counts as failed too, until its answer, should it
+        still come, moves it to ``positioned``.
+        """
         if self.closed:
             return
         self.closed = True
@@ -148,6 +152,11 @@ class HistoryForwarder:
 
     def _taken(self, _positions: Any, batch: list[Item]) -> None:
         if self.closed:
+            # close() counted this batch as lost; the component took it after all.
+            self.failed -= len(batch)
+            self.positioned += len(batch)
+            if self.on_published is not None:
+                self.on_published(batch)
             return
         self._in_flight = None
         self.positioned += len(batch)

@@ -140,6 +140,18 @@ def test_close_counts_what_still_waits_as_failed(parts, clock):
     assert forwarder.add('app.h.1', [3], {}) is False and forwarder.failed == 3
 
 
+def test_a_batch_in_flight_at_close_that_is_taken_after_all_counts_as_positioned(parts):
+    forwarder, session, _, done, _ = parts
+    forwarder.add('app.h.1', [1], {})  # in flight
+    forwarder.add('app.h.1', [2], {})  # waiting behind it
+    forwarder.close()
+    assert forwarder.counters()['failed'] == 2
+    session.ok(0)  # the component's answer was already on its way
+    assert forwarder.counters()['failed'] == 1 and forwarder.counters()['positioned'] == 1
+    assert [item[1] for item in done] == [[1]]
+    assert len(session.calls) == 1  # nothing more is sent after close
+
+
 def test_a_bridge_holds_history_events_in_its_inbound_queue_while_the_forwarder_is_full(
         parts, clock, monkeypatch):
     """Back-pressure, not drops: a durable bridge must not lose what its broker was told
