@@ -37,6 +37,8 @@ At interpreter exit the queue is flushed for up to
 import asyncio
 import atexit
 import concurrent.futures
+import functools
+import json
 import logging
 import os
 import struct
@@ -867,6 +869,7 @@ class RawSocketBatch:
 _PUBLISH = 16
 
 
+@functools.lru_cache(maxsize=8)  # one per connection's serializer, not one per drain
 def _publish_encoder(serializer):
     """One C call that encodes a raw WAMP message as ``serializer`` would, or None.
 
@@ -875,8 +878,6 @@ def _publish_encoder(serializer):
     and msgpack serializers; None for any other, so the caller uses
     Autobahn's own path.
     """
-    import functools
-    import json
     inner = getattr(serializer, '_serializer', None)
     if getattr(inner, '_batched', True):
         return None
