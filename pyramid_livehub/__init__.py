@@ -30,21 +30,15 @@ from typing import TYPE_CHECKING, Any
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning,
                         module='pyramid')
 
-from pyramid.config import PHASE1_CONFIG  # noqa: E402
-
-from pyramid_livehub._request import RequestPublisher, livehub_for_request  # noqa: E402
-from pyramid_livehub._views import add_client_config  # noqa: E402
-from pyramid_livehub.events import LiveEvent, publish_live_event  # noqa: E402
-from pyramid_livehub.interfaces import (ILivehubSettings, IMetricsRegistry,  # noqa: E402
-                                        IPublisher, IPublisherFactory,
-                                        PublisherLike)
-from pyramid_livehub.models import publish_model_changes  # noqa: E402
-from pyramid_livehub.plugins import Consumer, Message, PollingProducer  # noqa: E402
-from pyramid_livehub.publisher import Publisher, QueueFull  # noqa: E402
-from pyramid_livehub.security import TicketError, issue_ticket  # noqa: E402
-from pyramid_livehub.settings import LivehubSettings, parse_settings  # noqa: E402
-
-if TYPE_CHECKING:  # pragma: no cover - imported lazily at run time, see __getattr__
+if TYPE_CHECKING:  # pragma: no cover - imported on first use at run time, see __getattr__
+    from pyramid_livehub._request import RequestPublisher
+    from pyramid_livehub.events import LiveEvent
+    from pyramid_livehub.interfaces import ILivehubSettings, IPublisher, PublisherLike
+    from pyramid_livehub.models import publish_model_changes
+    from pyramid_livehub.plugins import Consumer, Message, PollingProducer
+    from pyramid_livehub.publisher import Publisher, QueueFull
+    from pyramid_livehub.security import TicketError, issue_ticket
+    from pyramid_livehub.settings import LivehubSettings, parse_settings
     from pyramid_livehub.subscriber import Subscriber
     from pyramid_livehub.widgets import LiveWidgets
 
@@ -58,10 +52,27 @@ __all__ = [
     'Message', 'Subscriber', 'LiveWidgets',
 ]
 
-#: Public names imported on first use: ``LiveWidgets`` loads Chameleon (~30 ms)
-#: and ``Subscriber`` a background WAMP session; a web process that uses neither
+#: Every public name is imported on first use, so that importing a submodule
+#: costs only that submodule: the router's processes import
+#: ``pyramid_livehub.router.*`` without Pyramid, WebOb or the publisher, and a
+#: web process that never uses ``LiveWidgets`` (Chameleon) or ``Subscriber``
 #: does not pay for them.
 _LAZY = {
+    'RequestPublisher': 'pyramid_livehub._request',
+    'LiveEvent': 'pyramid_livehub.events',
+    'ILivehubSettings': 'pyramid_livehub.interfaces',
+    'IPublisher': 'pyramid_livehub.interfaces',
+    'PublisherLike': 'pyramid_livehub.interfaces',
+    'publish_model_changes': 'pyramid_livehub.models',
+    'Consumer': 'pyramid_livehub.plugins',
+    'Message': 'pyramid_livehub.plugins',
+    'PollingProducer': 'pyramid_livehub.plugins',
+    'Publisher': 'pyramid_livehub.publisher',
+    'QueueFull': 'pyramid_livehub.publisher',
+    'TicketError': 'pyramid_livehub.security',
+    'issue_ticket': 'pyramid_livehub.security',
+    'LivehubSettings': 'pyramid_livehub.settings',
+    'parse_settings': 'pyramid_livehub.settings',
     'Subscriber': 'pyramid_livehub.subscriber',
     'LiveWidgets': 'pyramid_livehub.widgets',
 }
@@ -84,14 +95,16 @@ if not TYPE_CHECKING:
         return sorted(set(globals()) | set(_LAZY))
 
 
-def get_publisher(registry: Any) -> PublisherLike:
+def get_publisher(registry: Any) -> 'PublisherLike':
     """The process's publisher for a Pyramid registry."""
+    from pyramid_livehub.interfaces import IPublisher
     publisher: PublisherLike = registry.getUtility(IPublisher)
     return publisher
 
 
-def get_settings(registry: Any) -> LivehubSettings:
+def get_settings(registry: Any) -> 'LivehubSettings':
     """The app's parsed ``livehub.*`` settings (registered once, at commit)."""
+    from pyramid_livehub.interfaces import ILivehubSettings
     settings: LivehubSettings = registry.getUtility(ILivehubSettings)
     return settings
 
@@ -106,6 +119,16 @@ def includeme(config: Any) -> None:
     wrong setting raises a ``ConfigurationError`` when the configuration is
     committed (start-up).
     """
+    from pyramid.config import PHASE1_CONFIG
+
+    from pyramid_livehub._request import livehub_for_request
+    from pyramid_livehub._views import add_client_config
+    from pyramid_livehub.events import LiveEvent, publish_live_event
+    from pyramid_livehub.interfaces import (ILivehubSettings, IMetricsRegistry, IPublisher,
+                                            IPublisherFactory)
+    from pyramid_livehub.publisher import Publisher
+    from pyramid_livehub.settings import parse_settings
+
     config.add_request_method(livehub_for_request, 'livehub', reify=True)
     config.add_subscriber(publish_live_event, LiveEvent)
     config.add_directive('add_livehub_client_config', add_client_config)

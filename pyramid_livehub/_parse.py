@@ -11,9 +11,20 @@ import re
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from pyramid.settings import asbool
+from pyramid.settings import asbool  # pyramid.settings alone: no WebOb
 
 PREFIX = 'livehub.'
+
+
+def configuration_error(message: str) -> Exception:
+    """Pyramid's ``ConfigurationError`` with ``message``, for the caller to raise.
+
+    ``pyramid.exceptions`` imports WebOb and Pyramid's HTTP exceptions; the
+    settings modules are also imported by the router's worker processes, which
+    need neither until a setting is wrong, so it is imported here, on use.
+    """
+    from pyramid.exceptions import ConfigurationError
+    return ConfigurationError(message)
 
 #: A value parser: raw value (``.ini`` string or typed value) -> typed value.
 Parser = Callable[[Any], Any]

@@ -17,11 +17,10 @@ import difflib
 from typing import Any, Callable, Collection, Iterable, Mapping
 from urllib.parse import urlsplit
 
-from pyramid.exceptions import ConfigurationError
 
 from pyramid_livehub._parse import (PREFIX, Setting, as_bool, as_float, as_int, as_list,
                                     as_listen_address, as_realm, as_route_prefix, as_text,
-                                    as_url, one_of, split_listen_address)
+                                    as_url, configuration_error, one_of, split_listen_address)
 from pyramid_livehub.history import settings as history_settings
 from pyramid_livehub.models import settings as model_settings
 from pyramid_livehub.plugins import settings as plugin_settings
@@ -193,7 +192,7 @@ def _check_known_keys(settings: Mapping[str, Any], known: Collection[str]) -> No
         if key.startswith(PREFIX) and key not in known:
             close = suggest_key(key, known)
             hint = ' Did you mean %r?' % close if close else ''
-            raise ConfigurationError(
+            raise configuration_error(
                 'Unknown setting %r.%s Every livehub setting is listed in the settings '
                 'reference (docs/settings.rst).' % (key, hint))
 
@@ -214,7 +213,7 @@ def parse_settings(settings: Mapping[str, Any] | None = None) -> LivehubSettings
         try:
             parsed[setting.name] = setting.parse(raw)
         except ValueError as exc:
-            raise ConfigurationError(
+            raise configuration_error(
                 '%s: %s, got %r; fix it in the [app:main] section of your .ini '
                 '(default: %r)' % (setting.key, exc, raw, setting.default)) from None
     for check in CHECKS:
@@ -230,7 +229,7 @@ def check_backend_secret(parsed: LivehubSettings) -> None:
     default = CORE_SETTINGS[[s.name for s in CORE_SETTINGS].index('backend_secret')].default
     if parsed['backend_secret'] != default:
         if len(parsed['backend_secret']) < 16:
-            raise ConfigurationError(
+            raise configuration_error(
                 'livehub.backend_secret: too short (%d characters); use at least 16 random '
                 'characters, e.g. from `python -c "import secrets; print(secrets.token_urlsafe())"`'
                 % len(parsed['backend_secret']))
@@ -238,13 +237,13 @@ def check_backend_secret(parsed: LivehubSettings) -> None:
     for key in ('router_url', 'browser_url'):
         host = urlsplit(parsed[key]).hostname
         if host not in _LOOPBACK:
-            raise ConfigurationError(
+            raise configuration_error(
                 'livehub.backend_secret: the development default is only allowed when the '
                 'router is on this machine, but livehub.%s is %r; set livehub.backend_secret '
                 'to a random value of at least 16 characters' % (key, parsed[key]))
     for key in ('router_listen', 'browser_listen'):
         if parsed.get(key) and split_listen_address(parsed[key])[0] not in _LOOPBACK:
-            raise ConfigurationError(
+            raise configuration_error(
                 'livehub.backend_secret: the development default is only allowed when the '
                 'router listens on this machine only, but livehub.%s is %r; set '
                 'livehub.backend_secret to a random value of at least 16 characters'

@@ -32,10 +32,8 @@ import threading
 import weakref
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
-from pyramid.exceptions import ConfigurationError
-from pyramid.threadlocal import get_current_request
-
 from pyramid_livehub._codec import prepare_payload
+from pyramid_livehub._parse import configuration_error
 from pyramid_livehub._uri import check_topic
 from pyramid_livehub.interfaces import ILivehubSettings, ILiveModels, IPublisher
 
@@ -156,7 +154,7 @@ def make_live_model(model: type, publisher: Any, topic: str | None = None,
     """Check the arguments and build a :class:`LiveModel` (not yet active)."""
     mapper = _mapper_of(model)
     if mapper is None:
-        raise ConfigurationError(
+        raise configuration_error(
             'add_livehub_model: %r is not a mapped SQLAlchemy class; pass the class of your '
             'declarative model (e.g. Order), not a table or an instance' % (model,))
     if topic is None:
@@ -164,9 +162,9 @@ def make_live_model(model: type, publisher: Any, topic: str | None = None,
     try:
         check_topic(topic)
     except ValueError as exc:
-        raise ConfigurationError('add_livehub_model(%s, topic=...): %s' % (model.__name__, exc))
+        raise configuration_error('add_livehub_model(%s, topic=...): %s' % (model.__name__, exc))
     if isinstance(fields, str):
-        raise ConfigurationError(
+        raise configuration_error(
             'add_livehub_model(%s, fields=%r): fields is a list of attribute names, e.g. '
             "fields=['id', 'title']" % (model.__name__, fields))
     if fields is None:
@@ -176,11 +174,11 @@ def make_live_model(model: type, publisher: Any, topic: str | None = None,
             known = sorted(mapper.attrs.keys())
             close = difflib.get_close_matches(name, known, n=1)
             hint = ' Did you mean %r?' % close[0] if close else ' Its attributes: %s.' % ', '.join(known)
-            raise ConfigurationError('add_livehub_model(%s): no field %r.%s'
+            raise configuration_error('add_livehub_model(%s): no field %r.%s'
                                      % (model.__name__, name, hint))
     unknown = set(actions) - set(ACTIONS)
     if unknown:
-        raise ConfigurationError('add_livehub_model(%s, actions=...): %s unknown; choose from %s'
+        raise configuration_error('add_livehub_model(%s, actions=...): %s unknown; choose from %s'
                                  % (model.__name__, ', '.join(sorted(unknown)), ', '.join(ACTIONS)))
     get_publisher = publisher if callable(publisher) and not hasattr(publisher, 'enqueue') \
         else (lambda: publisher)
@@ -215,7 +213,7 @@ def add_livehub_model(config: Any, model: type, topic: str | None = None,
     def register() -> None:
         settings = registry.queryUtility(ILivehubSettings)
         if settings is None or registry.queryUtility(IPublisher) is None:
-            raise ConfigurationError(
+            raise configuration_error(
                 "add_livehub_model(%s): pyramid_livehub is not set up; call "
                 "config.include('pyramid_livehub') before adding live models"
                 % getattr(model, '__name__', model))
@@ -394,6 +392,7 @@ def _publish(changes: Iterable[Change]) -> None:
                 raise RuntimeError('no publisher (is pyramid_livehub included?)')
             # A commit during a web request must not wait for the router (the
             # same test LiveEvent uses); a script's or worker's commit may.
+            from pyramid.threadlocal import get_current_request  # not for the router's imports
             publisher.enqueue(live.topic_for(change.action), [change.payload], kwargs,
                               block=get_current_request() is None)
             live.published += 1

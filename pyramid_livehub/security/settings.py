@@ -6,11 +6,11 @@ the router's auth components call it at start-up.
 """
 from typing import Any, Mapping
 
-from pyramid.exceptions import ConfigurationError
 
 from pyramid_livehub.security.rules import parse_rules
 from pyramid_livehub.security.tickets import MIN_SECRET_LENGTH
-from pyramid_livehub._parse import Setting, as_bool, as_int, as_list, as_text
+from pyramid_livehub._parse import (Setting, as_bool, as_int, as_list, as_text,
+                                    configuration_error)
 
 
 def as_rules(value: Any) -> list[str]:
@@ -93,17 +93,17 @@ def check_security_settings(settings: Mapping[str, Any]) -> None:
         return
     secret = settings.get('ticket_secret', '')
     if not secret:
-        raise ConfigurationError(
+        raise configuration_error(
             'livehub.ticket_secret is required when livehub.auth is on; set it to a random '
             'value of at least %d characters (the same for the app and the router), e.g. from '
             '`python -c "import secrets; print(secrets.token_urlsafe(32))"`' % MIN_SECRET_LENGTH)
     if len(secret) < MIN_SECRET_LENGTH or len(set(secret)) < 8:
-        raise ConfigurationError(
+        raise configuration_error(
             'livehub.ticket_secret is too weak (%d characters, %d distinct); use at least %d '
             'random characters, e.g. from `python -c "import secrets; '
             'print(secrets.token_urlsafe(32))"`' % (len(secret), len(set(secret)), MIN_SECRET_LENGTH))
     if secret == settings.get('backend_secret'):
-        raise ConfigurationError(
+        raise configuration_error(
             'livehub.ticket_secret must differ from livehub.backend_secret: anyone who can '
             'sign tickets must not also be able to log in as the backend')
 

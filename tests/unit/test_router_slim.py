@@ -28,8 +28,11 @@ def test_router_workers_get_all_stubs_the_controller_some_containers_none():
     controller = ['/venv/bin/python', '/venv/bin/crossbar', 'start', '--cbdir', '/x']
     assert site.stubs_for(controller, {}) == site.CONTROLLER_STUBBED
     assert site.stubs_for(controller, {'LIVEHUB_ROUTER_SLIM': '0'}) == frozenset()
-    # the controller loads the node key with XBR and the eth packages
-    assert not {'xbr', 'web3', 'eth_account', 'eth_keys'} & site.CONTROLLER_STUBBED
+    # the controller loads the node key with XBR's security module and eth_account
+    assert not {'xbr', 'eth_account', 'eth_keys', 'eth_utils', 'py_ecc'} & site.CONTROLLER_STUBBED
+    # the router worker renders its web pages (404, the WebSocket status page) with jinja2
+    # and formats log lines with click
+    assert not {'jinja2', 'click', 'twisted', 'autobahn'} & site.STUBBED
     assert site.stubs_for(['/venv/bin/python', '-m', 'pytest'], {}) == frozenset()
     assert not any(isinstance(f, site.StubFinder) for f in sys.meta_path)
 
@@ -83,3 +86,38 @@ def test_crossbar_controller_imports_with_its_stubs_and_less_memory():
     assert results['slim'][0] == 'StubModule module'
     assert results['full'][0] == 'module module'
     assert results['slim'][1] < results['full'][1] - 15, results  # MB
+
+
+def test_the_controller_with_its_stubs_makes_and_loads_the_node_key(tmp_path):
+    # crossbar's controller loads key.priv with XBR's security module, which
+    # checks the Ethereum key's type: a stubbed eth package fails here.
+    script = (
+        'import importlib.util, sys\n'
+        'spec = importlib.util.spec_from_file_location("s", %r)\n'
+        'site = importlib.util.module_from_spec(spec); spec.loader.exec_module(site)\n'
+        'site.install(site.CONTROLLER_STUBBED)\n'
+        'from crossbar.common.key import _maybe_generate_node_key\n'
+        'from xbr._secmod import SecurityModuleMemory\n'
+        '_maybe_generate_node_key(%r)\n'
+        'secmod = SecurityModuleMemory.from_keyfile(%r)\n'
+        'print(*sorted(type(k).__name__ for k in secmod._keys.values()),\n'
+        '      type(sys.modules["web3"]).__name__)\n'
+        % (os.path.join(SITE_DIR, 'sitecustomize.py'), str(tmp_path),
+           str(tmp_path / 'key.priv')))
+    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                         timeout=120, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ['CryptosignKey', 'EthereumKey', 'StubModule']
+
+
+def test_router_components_import_neither_pyramid_nor_webob():
+    # The router worker imports these; Pyramid and WebOb would cost it ~9 MB
+    # (pyramid.settings, for asbool, imports nothing more).
+    script = ('import sys\n'
+              'import pyramid_livehub.router.guard.component, pyramid_livehub.router.auth.component\n'
+              'import pyramid_livehub.router.lazylog\n'
+              'print(sorted(m for m in sys.modules if m.split(".")[0] in ("pyramid", "webob")))\n')
+    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "['pyramid', 'pyramid.settings']"

@@ -23,9 +23,9 @@ which keys each bridge component gets.
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
-from pyramid.exceptions import ConfigurationError
 
-from pyramid_livehub._parse import Setting, as_bool, as_float, as_int, as_list, as_text, as_url
+from pyramid_livehub._parse import (Setting, as_bool, as_float, as_int, as_list, as_text,
+                                    as_url, configuration_error)
 from pyramid_livehub.router.bridges import NoSuchBridge, check_bridge_name
 from pyramid_livehub.router.bridges.topics import check_prefix, parse_dotted_pattern, parse_mqtt_pattern
 
@@ -162,12 +162,12 @@ def check_bridge_settings(parsed: Mapping[str, Any]) -> None:
     """Cross-key checks that one row cannot make; raise ``ConfigurationError`` naming the key."""
     if 'zmq' in parsed.get('bridges', []):
         if parsed['zmq_outbound'] and not parsed['zmq_publish_endpoints']:
-            raise ConfigurationError(
+            raise configuration_error(
                 'livehub.zmq_outbound is set but livehub.zmq_publish_endpoints is empty; '
                 'add e.g. livehub.zmq_publish_endpoints = tcp://*:6543')
         if parsed['zmq_inbound'] and not parsed['zmq_subscribe_endpoints'] \
                 and not parsed['zmq_outbound']:
-            raise ConfigurationError(
+            raise configuration_error(
                 'livehub.bridges has zmq, but the zmq bridge has nothing to do: set '
                 'livehub.zmq_subscribe_endpoints and/or livehub.zmq_publish_endpoints')
 

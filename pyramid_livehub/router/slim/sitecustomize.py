@@ -34,10 +34,29 @@ STUBBED = frozenset([
     'web3', 'eth_abi', 'eth_typing', 'eth_account', 'eth_keys', 'eth_utils', 'eth_keyfile',
     'eth_hash', 'eth_rlp', 'py_ecc', 'py_eth_sig_utils', 'rlp', 'hexbytes', 'numpy', 'zlmdb',
     'cfxdb', 'txtorcon', 'bjdata', 'ens', 'xbr',
+    # Docker, HTTP clients, QR codes, code formatting: crossbar's edge and
+    # network features, which a router worker never runs
+    'docker', 'requests', 'urllib3', 'charset_normalizer', 'treq', 'PIL', 'qrcode', 'yapf',
+    'multihash', 'aiohttp', 'websockets', 'pydantic',
+    # web services livehub's config does not use (WAP, catalog), YAML config
+    # files (the controller reads the config), file watching, SCRAM
+    # passwords, HTTP/2 (only offered over TLS, which the router never speaks)
+    'werkzeug', 'yaml', 'watchdog', 'argon2', 'passlib', 'h2', 'hpack', 'hyperframe',
+    'priority', 'humanize',
 ])
 
 #: Top-level packages answered with stubs in the controller (not XBR: it loads the node key).
-CONTROLLER_STUBBED = frozenset(['numpy', 'zlmdb', 'cfxdb', 'txtorcon', 'bjdata'])
+CONTROLLER_STUBBED = frozenset([
+    'numpy', 'zlmdb', 'cfxdb', 'txtorcon', 'bjdata',
+    # web3 and its HTTP stack (the eth packages stay: the node key needs them)
+    'web3', 'ens', 'aiohttp', 'requests', 'urllib3', 'charset_normalizer', 'websockets',
+    # what only workers or other crossbar commands use: web services and
+    # their templates, Docker, HTTP clients, file watching, code formatting
+    'werkzeug', 'jinja2', 'markupsafe', 'docker', 'treq', 'watchdog', 'yapf', 'multihash',
+    'pydantic', 'ecdsa', 'h2', 'hpack', 'hyperframe', 'priority', 'argon2', 'passlib',
+    # YAML config files (livehub writes config.json), unused formatting helpers
+    'yaml', 'humanize',
+])
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
