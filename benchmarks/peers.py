@@ -13,9 +13,11 @@ Both servers run as a deployment would, each in its own processes:
 Subscribers are the same minimal WebSocket client for both
 (:mod:`benchmarks.ws_clients`), payloads are 100 bytes of JSON.  For every
 measurement the two alternate, round by round, so they share the machine's
-noise; the median over rounds is reported.  Server CPU and memory are summed
-over the server's process tree from /proc (Redis is a shared service here and
-is not counted for the peer, which favours the peer).
+noise; the median over rounds is reported.  Server CPU is summed over the
+server's process tree from /proc, and its memory is the tree's resident pages,
+each counted once (:func:`benchmarks.procs.memory_mb`; the RSS sum is shown
+too).  Redis is a shared service here and is not counted for the peer, which
+favours the peer.
 """
 import json
 import os
@@ -173,7 +175,7 @@ def measure(server, count, rate=None, connections=1, sample_memory=False):
             procs.pin(clients.pid, pinning[1])
             procs.pin(emitter.pid, pinning[1])
         time.sleep(0.3)  # let the connections settle before counting CPU
-        memory = procs.rss_mb(server.pids()) if sample_memory else None
+        memory = procs.memory_mb(server.pids()) if sample_memory else None
         meter = procs.CpuMeter(server.process.pid).start()
         emitted, _ = emitter.communicate('GO\n', timeout=600)
         emitted = json.loads(emitted.strip().splitlines()[-1])
@@ -195,7 +197,8 @@ def measure(server, count, rate=None, connections=1, sample_memory=False):
         'fewest': received['fewest'], 'rate': got / elapsed if elapsed else 0.0,
         'emit_us': emitted['emit_us'], 'latencies_ms': latencies_ms,
         'cpu_us_per_delivery': cpu * 1e6 / got if got else None,
-        'rss_mb': memory, 'publisher': emitted.get('stats'), 'flushed': emitted.get('flushed'),
+        'memory_mb': memory and memory['distinct'], 'rss_sum_mb': memory and memory['rss_sum'],
+        'publisher': emitted.get('stats'), 'flushed': emitted.get('flushed'),
     }
 
 
@@ -225,7 +228,8 @@ def run(ctx):
     rows = []
     try:
         time.sleep(2)  # idle means idle: let start-up work finish
-        idle = {s.label: procs.rss_mb(s.pids()) for s in servers}
+        idle_memory = {s.label: procs.memory_mb(s.pids()) for s in servers}
+        idle = {label: m['distinct'] for label, m in idle_memory.items()}
         idle_detail = {s.label: procs.describe(s.pids()) for s in servers}
 
         burst = _rounds(servers, rounds, count=n_events)
@@ -314,20 +318,29 @@ def run(ctx):
     ours, theirs = both(fanout, 'cpu_us_per_delivery')
     rows.append(info('server CPU per delivery, fan-out to %d' % fanout_subscribers, ours, 'us',
                      theirs, label=P))
-    ours, theirs = both(fanout, 'rss_mb')
+    ours, theirs = both(fanout, 'memory_mb')
     rows.append(info('server memory, all processes, %d connections' % fanout_subscribers,
                      ours, 'MB', theirs, label=P, details={
-                         'note': 'RSS summed over the server\'s processes while %d subscribers '
-                                 'are connected (Redis not counted for the peer)'
-                                 % fanout_subscribers}))
+                         'RSS summed': {L: _mid(fanout[L], 'rss_sum_mb'),
+                                        P: _mid(fanout[P], 'rss_sum_mb')},
+                         'note': 'resident memory of the server\'s processes together, each '
+                                 'page once, while %d subscribers are connected (Redis not '
+                                 'counted for the peer)' % fanout_subscribers}))
     rows.append(absolute('router memory, all processes, idle', idle[L], 'MB', 150, '<=',
                          '<= 150 MB (Socket.IO: %.0f MB)' % idle[P], details={
-                             'processes': idle_detail[L],
-                             'note': 'RSS of livehub router (CLI parent, crossbar controller, '
-                                     'router worker; a container worker when components are '
-                                     'configured) with no client connected',
-                                               'Socket.IO idle MB': idle[P],
-                                               'peer processes': idle_detail[P]}))
+                             'processes (RSS each)': idle_detail[L],
+                             'note': 'resident memory of livehub router\'s processes together '
+                                     '(CLI watcher, crossbar controller, router worker; a '
+                                     'container worker when components are configured) with '
+                                     'no client connected, each page once: the pages the '
+                                     'controller and worker both map (shared libraries, '
+                                     'extension modules) count once, as they use RAM once',
+                             'Socket.IO idle MB': idle[P],
+                             'peer processes': idle_detail[P]}))
+    rows.append(info('router memory, all processes, idle, RSS summed',
+                     idle_memory[L]['rss_sum'], 'MB', idle_memory[P]['rss_sum'], label=P,
+                     details={'note': 'RSS of each process added up, as ps shows it: pages '
+                                      'shared by the processes count once per process'}))
     _plots(ctx, at_500, fanout, sweep, scaling, L, P)
     return rows
 

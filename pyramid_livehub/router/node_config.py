@@ -32,7 +32,7 @@ imports Twisted.
 """
 from urllib.parse import urlsplit
 
-from pyramid_livehub._parse import split_listen_address
+from pyramid_livehub._parse import configuration_error, split_listen_address
 from pyramid_livehub.history import COMPONENT_CLASS as HISTORY_CLASS
 from pyramid_livehub.history import history_components
 from pyramid_livehub.history.settings import HISTORY_KEYS, HISTORY_PUBLISH_KEYS
@@ -247,7 +247,6 @@ def check_listen_addresses(settings):
     Crossbar would only log "address already in use" from its worker, and
     ``livehub router`` would wait for a transport that never comes up.
     """
-    from pyramid.exceptions import ConfigurationError
     browser = listen_address(settings, 'browser_url')
     router = listen_address(settings, 'router_url')
     if browser[1] != router[1]:
@@ -258,7 +257,7 @@ def check_listen_addresses(settings):
             key = LISTEN_KEYS[url_key]
             return ('livehub.%s = %s' % (key, settings[key]) if settings.get(key)
                     else 'livehub.%s = %s' % (url_key, settings[url_key]))
-        raise ConfigurationError(
+        raise configuration_error(
             'the browser and backend transports would both listen on port %d (%s; %s); '
             'give each its own port, e.g. 8080 for browsers and 8081 for the backend'
             % (browser[1], where('browser_url'), where('router_url')))

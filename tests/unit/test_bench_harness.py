@@ -5,12 +5,13 @@ print "met" for a target that was missed.  Everything below is pure logic;
 the one runner test uses a fake benchmark module and fake machine facts.
 """
 import json
+import subprocess
 import sys
 import types
 
 import pytest
 
-from benchmarks import history_acks, machine, report, rows, run
+from benchmarks import history_acks, machine, procs, report, rows, run
 
 
 def row_with(**changes):
@@ -356,3 +357,28 @@ def test_summarize_reports_publisher_cpu_against_fire_and_forget():
                   'plain')
     assert row['value'] == 28.0 and row['reference'] == 14.0 and row['ratio'] == 2.0
     assert row['met'] is None and row['reference_label'] == 'fire-and-forget'
+
+
+def test_memory_counts_a_page_two_processes_share_once():
+    # A process touches 64 MB, then forks: parent and child share those pages
+    # (copy-on-write) until one writes, so they use the RAM once.
+    script = ('import os, sys, time\n'
+              'block = bytearray(64 * 1024 * 1024)\n'
+              'for i in range(0, len(block), 4096): block[i] = 1\n'
+              'child = os.fork()\n'
+              'if child == 0: time.sleep(120); os._exit(0)\n'
+              'print(os.getpid(), child, flush=True)\n'
+              'sys.stdin.read()\n'
+              'os.kill(child, 9)\n')
+    process = subprocess.Popen([sys.executable, '-c', script], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in process.stdout.readline().split()]
+        memory = procs.memory_mb(pids)
+        alone = procs.memory_mb(pids[:1])
+    finally:
+        process.communicate('', timeout=30)
+    assert memory['rss_sum'] > 2 * 64  # each process shows the block
+    assert memory['distinct'] < memory['rss_sum'] - 60  # the block counts once
+    assert memory['distinct'] > 64
+    assert alone['distinct'] == pytest.approx(alone['rss_sum'], rel=0.05)  # one process: its RSS
