@@ -323,12 +323,14 @@ def run(ctx):
                      ours, 'MB', theirs, label=P, details={
                          'RSS summed': {L: _mid(fanout[L], 'rss_sum_mb'),
                                         P: _mid(fanout[P], 'rss_sum_mb')},
+                         'memory counted': idle_memory[L]['method'],
                          'note': 'resident memory of the server\'s processes together, each '
                                  'page once, while %d subscribers are connected (Redis not '
                                  'counted for the peer)' % fanout_subscribers}))
     rows.append(absolute('router memory, all processes, idle', idle[L], 'MB', 150, '<=',
                          '<= 150 MB (Socket.IO: %.0f MB)' % idle[P], details={
                              'processes (RSS each)': idle_detail[L],
+                             'memory counted': idle_memory[L]['method'],
                              'note': 'resident memory of livehub router\'s processes together '
                                      '(CLI watcher, crossbar controller, router worker; a '
                                      'container worker when components are configured) with '

@@ -4,8 +4,8 @@ A server is a process tree (a crossbar node is a controller plus its router
 and container workers; ``livehub router`` adds its own parent), so every
 figure is summed over the tree, read at the moment it is asked for.
 """
+import array
 import os
-import struct
 
 _TICK = os.sysconf('SC_CLK_TCK')
 
@@ -66,47 +66,61 @@ def distinct_resident_mb(pids):
     libraries and Python extension modules a crossbar controller and its
     workers all load) once per process; this is the tree's own RSS: the
     page frames of every resident page (``/proc/PID/pagemap``), as a set.
-    None when the frame numbers are hidden (Linux shows them only to root).
+    None when the frame numbers are hidden: Linux shows them only to a reader
+    with ``CAP_SYS_ADMIN`` (root outside a container), and zeros to others.
     """
     frames = set()
     for pid in pids:
         try:
-            maps = open('/proc/%d/maps' % pid)
+            with open('/proc/%d/maps' % pid) as fh:
+                regions = fh.read().splitlines()
             pagemap = open('/proc/%d/pagemap' % pid, 'rb')
         except OSError:
-            continue
-        with maps, pagemap:
-            for line in maps:
-                start, end = (int(x, 16) for x in line.split(None, 1)[0].split('-'))
-                if line.rstrip().endswith('[vsyscall]'):
-                    continue  # outside the process's page table: unreadable
-                pagemap.seek(start // _PAGE * 8)
-                try:
-                    data = pagemap.read((end - start) // _PAGE * 8)
-                except OSError:
-                    continue
-                for (entry,) in struct.iter_unpack('<Q', data):
-                    if entry >> 63:  # present in RAM
-                        frame = entry & _FRAME_MASK
-                        if not frame:
-                            return None  # not root: every frame reads 0
-                        frames.add(frame)
+            continue  # gone meanwhile
+        with pagemap:
+            for line in regions:
+                fields = line.split()
+                if fields[1].startswith('---') or fields[-1] == '[vsyscall]':
+                    continue  # reserved, never resident / outside the page table
+                start, end = (int(x, 16) for x in fields[0].split('-'))
+                for offset in range(start // _PAGE, end // _PAGE, _CHUNK):
+                    pagemap.seek(offset * 8)
+                    entries = array.array('Q')
+                    try:
+                        entries.frombytes(pagemap.read(min(_CHUNK, end // _PAGE - offset) * 8))
+                    except OSError:
+                        break
+                    for entry in entries:
+                        if entry >> 63:  # present in RAM
+                            frame = entry & _FRAME_MASK
+                            if not frame:
+                                return None  # frame numbers hidden
+                            frames.add(frame)
     return len(frames) * _PAGE / (1024 * 1024)
 
 
 _PAGE = os.sysconf('SC_PAGE_SIZE')
 _FRAME_MASK = (1 << 55) - 1
+_CHUNK = 65536  # pagemap entries read at a time (512 KB)
 
 
 def memory_mb(pids):
-    """``{'distinct': MB, 'rss_sum': MB}`` of ``pids``: each page once, and RSS added up.
+    """``{'distinct': MB, 'rss_sum': MB, 'method': ...}`` of ``pids``.
 
-    ``distinct`` is :func:`distinct_resident_mb`, or the RSS sum where the
-    frame numbers are hidden (not root).
+    ``distinct`` is :func:`distinct_resident_mb` (``method`` ``'each page
+    once'``), or the RSS sum where the frame numbers are hidden (``method``
+    ``'RSS summed (page frames hidden)'``), so a report can say which it shows.
     """
     rss_sum = rss_mb(pids)
     distinct = distinct_resident_mb(pids)
-    return {'distinct': rss_sum if distinct is None else distinct, 'rss_sum': rss_sum}
+    if distinct is None:
+        return {'distinct': rss_sum, 'rss_sum': rss_sum, 'method': METHOD_RSS}
+    return {'distinct': distinct, 'rss_sum': rss_sum, 'method': METHOD_PAGES}
+
+
+#: ``memory_mb()['method']`` values.
+METHOD_PAGES = 'each page once'
+METHOD_RSS = 'RSS summed (page frames hidden)'
 
 
 def describe(pids):

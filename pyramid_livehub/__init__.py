@@ -7,8 +7,8 @@ Usage::
     ...
     request.livehub.publish('app.orders.created', order)
 
-Everything public can be imported from here (``__all__``); besides what is
-defined in this module, that is :func:`~pyramid_livehub.settings.parse_settings`
+Everything public can be imported from here (``__all__``): besides what is
+defined in this module, :func:`~pyramid_livehub.settings.parse_settings`
 and :class:`~pyramid_livehub.settings.LivehubSettings`,
 :func:`~pyramid_livehub.models.publish_model_changes`,
 :func:`~pyramid_livehub.security.issue_ticket` and
@@ -17,8 +17,9 @@ and :class:`~pyramid_livehub.settings.LivehubSettings`,
 :class:`~pyramid_livehub.plugins.PollingProducer` and
 :class:`~pyramid_livehub.plugins.Message`,
 :class:`~pyramid_livehub.subscriber.Subscriber` and
-:class:`~pyramid_livehub.widgets.LiveWidgets` (the last two are imported on
-first use).
+:class:`~pyramid_livehub.widgets.LiveWidgets`.  Each is imported on first
+use, so that the router's processes, which import
+``pyramid_livehub.router.*``, never load Pyramid or the publisher.
 """
 import importlib
 import warnings

@@ -145,7 +145,9 @@ class RouterProcess:
         self.log_offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self._log = open(self.log_path, 'ab')
         self.process = subprocess.Popen(
-            [executable, 'start', '--cbdir', self.cbdir, '--loglevel', 'info'],
+            # --config: crossbar would read a config.yaml left in cbdir before ours
+            [executable, 'start', '--cbdir', self.cbdir, '--config', 'config.json',
+             '--loglevel', 'info'],
             stdout=self._log, stderr=subprocess.STDOUT, cwd=self.cbdir,
             env=node_environment(), preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout

@@ -1,24 +1,28 @@
 """Stub out crossbar's unused heavy imports in the router's processes (issue 13).
 
-``import crossbar`` imports web3, eth-abi, eth-account, py_ecc (XBR, its
-blockchain features) and numpy, zlmdb, cfxdb, txtorcon (cookie-store
-database, Tor endpoints) at module level: ~70 MB of the router worker's
-~150 MB.  This module, first on the crossbar processes' ``PYTHONPATH``
-(see :mod:`pyramid_livehub.router.slim`), answers those imports with empty
-stub modules (:func:`stubs_for` says which, per process):
+``import crossbar`` imports every feature crossbar has at module level:
+web3, eth-abi, eth-account, py_ecc (XBR, its blockchain features), numpy,
+zlmdb, cfxdb, txtorcon (cookie-store database, Tor endpoints), Docker,
+HTTP clients, web-framework services, YAML, file watching, SCRAM, HTTP/2.
+This module, first on the crossbar processes' ``PYTHONPATH`` (see
+:mod:`pyramid_livehub.router.slim`), answers those imports with empty stub
+modules (:func:`stubs_for` says which, per process):
 
-* **router workers**: all of :data:`STUBBED`.  The node config livehub
-  renders uses none of them (WAMP-CRA, ticket and anonymous auth, TCP
-  endpoints, in-memory cookies).
-* **the controller**: :data:`CONTROLLER_STUBBED` only (numpy, the
-  databases, Tor: ~27 MB).  It keeps XBR and the eth packages: it loads
-  the node's key pair with them at start-up (``xbr._secmod``).
+* **router workers**: all of :data:`STUBBED` (idle RSS 157 -> 70 MB with
+  Pyramid gone too).  The node config livehub renders uses none of them
+  (WAMP-CRA, ticket and anonymous auth, TCP endpoints without TLS,
+  in-memory cookies, WebSocket and nodeinfo web services).
+* **the controller**: :data:`CONTROLLER_STUBBED` (147 -> 80 MB).  It keeps
+  XBR and the eth packages: it makes and loads the node's key pair with
+  them at start-up (``xbr._secmod``).
 * **container workers**: nothing (a user's consumer may well use numpy).
 
 Attribute lookups, calls and ``from x import y`` all answer the same stub
-class (crossbar names and registers them at import time, and uses them
-only for XBR, Tor, cryptosign certificates and database cookie stores).
-``LIVEHUB_ROUTER_SLIM=0`` in the router's environment turns it off.
+class.  Crossbar names and registers them at import time and uses them only
+for features livehub's config leaves off, with one harmless exception: every
+worker renders crossbar's release key as a QR code at start (``qrcode``),
+which the stub makes empty and nothing reads.  ``LIVEHUB_ROUTER_SLIM=0`` in
+the router's environment turns it all off.
 
 It imports nothing from pyramid_livehub (that would import Pyramid into
 every crossbar process), and then runs the sitecustomize it shadows, if any.
