@@ -77,6 +77,17 @@ class Overlap(Consumer):
         self.publish('test.plugins.overlap_seen', message.body)
 
 
+class Numeric(Consumer):
+    """Uses numpy, which the container worker stubs until the plugin host releases it."""
+    topic = 'test.plugins.numeric'
+
+    def consume(self, message):
+        import numpy
+        total = numpy.arange(message.body['n']).sum()
+        self.publish('test.plugins.numeric_sum', {'sum': int(total),
+                                                   'type': type(total).__module__})
+
+
 class TickWatcher(Consumer):
     """Consumes another plugin's (Ticker's) events."""
     topic = 'test.plugins.tick'
@@ -139,6 +150,7 @@ slow = livehub_plugin_fixture:Slow
 loopy = livehub_plugin_fixture:Loopy
 overlap = livehub_plugin_fixture:Overlap
 tickwatcher = livehub_plugin_fixture:TickWatcher
+numeric = livehub_plugin_fixture:Numeric
 crashy = livehub_plugin_fixture:CrashOnInit
 missing = livehub_plugin_fixture:NoSuchClass
 
@@ -289,6 +301,15 @@ def test_overlapping_patterns_deliver_each_event_once(plugin_node):
     assert [e.args[0]['k'] for e in events] == [1, 2, 3]
 
 
+def test_a_consumer_imports_the_real_numpy_the_container_had_stubbed(plugin_node):
+    # The container worker answers crossbar's numpy import with a stub to save
+    # memory; the plugin host releases it before loading plugins.
+    with Subscriber(plugin_node.raw_settings, 'test.plugins.numeric_sum') as sums:
+        publish_and_flush(plugin_node.raw_settings, 'test.plugins.numeric', {'n': 5})
+        result = sums.get(timeout=10)
+    assert result.args == [{'sum': 10, 'type': 'numpy'}]
+
+
 def test_consumer_receives_another_plugins_events(plugin_node):
     with Subscriber(plugin_node.raw_settings, 'test.plugins.tick_seen') as seen:
         event = seen.get(timeout=10)
@@ -432,7 +453,7 @@ def test_livehub_list_shows_entry_point_plugins_and_the_running_counters(plugin_
     counters = json.loads(out[out.index('{'):])
     assert counters['producers']['livehub_plugin_fixture:Ticker']['polls'] > 0
     assert set(counters['consumers']) == {'livehub_plugin_fixture:%s' % name for name in (
-        'Echo', 'Fragile', 'Slow', 'Loopy', 'Overlap', 'TickWatcher')}
+        'Echo', 'Fragile', 'Slow', 'Loopy', 'Overlap', 'TickWatcher', 'Numeric')}
 
 
 # Runs last: it stops the module's node (the fixture's own stop is then a no-op).

@@ -24,7 +24,10 @@ def test_router_workers_get_all_stubs_the_controller_some_containers_none():
     assert site.stubs_for(ROUTER_WORKER, {}) == site.STUBBED
     assert site.stubs_for(ROUTER_WORKER, {'LIVEHUB_ROUTER_SLIM': '0'}) == frozenset()
     container = ROUTER_WORKER[:-1] + ['crossbar.worker.container.ContainerController']
-    assert site.stubs_for(container, {}) == frozenset()  # a user's consumer may use numpy
+    assert site.stubs_for(container, {}) == site.CONTAINER_STUBBED
+    # packages your consumers may well import stay real in a container (numpy and the
+    # rest are released before the plugin host imports them)
+    assert not {'requests', 'yaml', 'pydantic', 'PIL', 'werkzeug'} & site.CONTAINER_STUBBED
     controller = ['/venv/bin/python', '/venv/bin/crossbar', 'start', '--cbdir', '/x']
     assert site.stubs_for(controller, {}) == site.CONTROLLER_STUBBED
     assert site.stubs_for(controller, {'LIVEHUB_ROUTER_SLIM': '0'}) == frozenset()
@@ -121,3 +124,24 @@ def test_router_components_import_neither_pyramid_nor_webob():
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "['pyramid', 'pyramid.settings']"
+
+
+def test_a_container_releases_its_stubs_before_plugins_import_the_real_packages():
+    # What the plugin host does in the container worker: crossbar's imports
+    # got stubs; after release_stubs(), a consumer's ``import numpy`` is numpy.
+    script = (
+        'import importlib.util, sys\n'
+        'spec = importlib.util.spec_from_file_location("s", %r)\n'
+        'site = importlib.util.module_from_spec(spec); spec.loader.exec_module(site)\n'
+        'site.install(site.CONTAINER_STUBBED)\n'
+        'import crossbar.worker.container, crossbar.personality\n'
+        'before = type(sys.modules["numpy"]).__name__\n'
+        'from pyramid_livehub.router.slim import release_stubs\n'
+        'released = release_stubs()\n'
+        'import numpy\n'
+        'print(before, "numpy" in released, int(numpy.arange(5).sum()), release_stubs())\n'
+        % os.path.join(SITE_DIR, 'sitecustomize.py'))
+    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                         timeout=120, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ['StubModule', 'True', '10', '[]']

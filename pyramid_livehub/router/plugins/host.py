@@ -27,6 +27,7 @@ from pyramid_livehub.plugins import STATS_PROCEDURE, Message, consumer_topics, d
 from pyramid_livehub.router.component import DrainScheduler, LivehubComponent
 from pyramid_livehub.router.history_forward import HistoryForwarder
 from pyramid_livehub.router.plugins.runners import ConsumerRunner, ProducerRunner
+from pyramid_livehub.router.slim import release_stubs
 
 #: Events plugins may have waiting for the router's event loop before new ones are dropped.
 MAX_PENDING_PUBLISHES = 10000
@@ -54,6 +55,11 @@ class PluginHost(LivehubComponent):
 
     def __init__(self, config=None):
         super().__init__(config)
+        # The container worker answers numpy, XBR... with stubs to save memory
+        # (pyramid_livehub.router.slim); the plugins get the real packages.
+        released = release_stubs()
+        if released:
+            self.log.debug('livehub plugins: {n} stub modules released', n=len(released))
         # Kept for the process's lifetime: plugins may import lazily later.
         for path in reversed(self.extra.get('python_path', [])):
             if path not in sys.path:
