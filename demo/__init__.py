@@ -28,7 +28,7 @@ from pyramid.view import view_config
 
 from pyramid_livehub.settings import parse_settings
 
-from .viewers import ViewerCounter
+from .viewers import IViewerCounter, ViewerCounter
 
 #: Chat messages go to ``demo.messages.<room>``; the MessageCounter counts ``demo.messages.*``.
 ROOM_TOPIC = 'demo.messages.lobby'
@@ -82,7 +82,7 @@ def main(global_config, **settings):
     config = Configurator(settings=settings)
     if asbool(settings.get('demo.viewer_count', False)):
         counter = ViewerCounter(parse_settings(settings), ROOM_TOPIC).start()
-        config.registry.demo_viewer_counter = counter
+        config.registry.registerUtility(counter, IViewerCounter)
     config.include('pyramid_tm')
     config.include('pyramid_chameleon')
     config.include('pyramid_livehub.widgets')

@@ -55,6 +55,7 @@ def main(argv=None):
     from pyramid.paster import get_app, get_appsettings, setup_logging  # noqa: I100
     from waitress import create_server
 
+    from demo.viewers import IViewerCounter
     from pyramid_livehub.router.process import RouterProcess
     from pyramid_livehub.settings import parse_settings
 
@@ -102,7 +103,7 @@ def main(argv=None):
             server.run()
         finally:
             server.close()
-            counter = getattr(app.registry, 'demo_viewer_counter', None)
+            counter = app.registry.queryUtility(IViewerCounter)
             if counter is not None:
                 counter.stop()
             get_publisher(app.registry).close(2)

@@ -9,11 +9,17 @@ change, so that a tab that just opened gets a number too.
 import asyncio
 import logging
 
+from zope.interface import Interface
+
 from pyramid_livehub._session import BackgroundSession
 
 log = logging.getLogger(__name__)
 
 VIEWERS_TOPIC = 'demo.stats.viewers'
+
+
+class IViewerCounter(Interface):
+    """The app's :class:`ViewerCounter` (a registry utility; ``demo.run`` stops it)."""
 
 
 class ViewerCounter:

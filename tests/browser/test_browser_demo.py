@@ -12,6 +12,7 @@ import threading
 import paho.mqtt.publish
 import pytest
 
+from demo.viewers import IViewerCounter
 from pyramid_livehub import get_publisher
 from pyramid_livehub.router.process import RouterProcess
 from pyramid_livehub.settings import parse_settings
@@ -42,7 +43,7 @@ def start_demo_site(tmp_path, monkeypatch):
             running.append(sensor.start().stop)
         app = make_demo_app(settings)
         running.append(lambda: get_publisher(app.registry).close(2))
-        counter = getattr(app.registry, 'demo_viewer_counter', None)
+        counter = app.registry.queryUtility(IViewerCounter)
         if counter is not None:
             running.append(counter.stop)
         server = create_server(app, host='127.0.0.1', port=0, threads=4)
