@@ -5,9 +5,26 @@
 * :mod:`.bridges` -- broker clients, a private Mosquitto, router-log waits;
 * :mod:`.tcpproxy` -- ``TcpProxy`` to cut and restore connections;
 * :mod:`.browser` -- ``LiveApp`` (the app served over HTTP for Chromium);
-* :mod:`.demo` -- the demo app and its settings.
+* :mod:`.demo` -- the demo app and its settings;
+* here: ``run_python()``, code in a fresh interpreter.
 """
 import os
+import subprocess
+import sys
 
 #: The repository root (demo/, README.md, crossbar_config/ live there).
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_python(code, *args, timeout=120):
+    """Run ``code`` in a fresh interpreter with this one's ``sys.path``; return its stdout.
+
+    For what must not leak into the test process (imports that choose
+    txaio's framework, import stubs, the modules a process ends up with).
+    Fails the test with the child's stderr when it exits non-zero.
+    """
+    done = subprocess.run([sys.executable, '-c', code, *args], capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ,
+                                                    PYTHONPATH=os.pathsep.join(sys.path)))
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout

@@ -1,7 +1,4 @@
 """Unit tests of the bridges' pure parts: topic mapping, payload rules, settings, name table."""
-import subprocess
-import sys
-
 import pytest
 from pyramid.exceptions import ConfigurationError
 
@@ -18,6 +15,7 @@ from pyramid_livehub.router.bridges.topics import (
     pattern_to_mqtt, routing_key_to_levels, stomp_destination_to_levels, unescape_level,
     wamp_subscription, wamp_to_levels)
 from pyramid_livehub.settings import parse_settings
+from tests.support import run_python
 
 
 # -- topic mapping -------------------------------------------------------------
@@ -189,9 +187,7 @@ def test_every_bridge_class_in_the_table_exists():
     code = 'import importlib\n' + ''.join(
         'm, _, c = %r.rpartition(".")\nassert getattr(importlib.import_module(m), c).name == %r\n'
         % (bridge_class_path(name), name) for name in BRIDGES)
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 0, result.stderr[-2000:]
+    run_python(code)
 
 
 def test_rendering_a_config_with_every_bridge_does_not_import_twisted():
@@ -200,9 +196,7 @@ def test_rendering_a_config_with_every_bridge_does_not_import_twisted():
             'bridge_components(parse_settings({"livehub.bridges": "amqp mqtt zmq stomp", '
             '"livehub.zmq_subscribe_endpoints": "tcp://127.0.0.1:6543"}))\n'
             'assert not [m for m in sys.modules if m.startswith("twisted")]\n')
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 0, result.stderr[-2000:]
+    run_python(code)
 
 
 @pytest.mark.parametrize('key, value, message', [

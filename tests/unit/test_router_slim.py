@@ -1,11 +1,11 @@
 """The router worker's import stubs (pyramid_livehub/router/slim/sitecustomize.py)."""
 import importlib.util
 import os
-import subprocess
 import sys
 
 from pyramid_livehub.router.process import node_environment
 from pyramid_livehub.router.slim import SITE_DIR
+from tests.support import run_python
 
 ROUTER_WORKER = ['/venv/bin/python', '-u', '-m', 'crossbar.worker.main', '--cbdir', '/x',
                  '--klass', 'crossbar.worker.router.RouterController']
@@ -47,27 +47,28 @@ def test_node_environment_puts_the_slim_dir_first():
     assert node_environment({})['PYTHONPATH'] == SITE_DIR
 
 
+def with_stubs(stubs, code):
+    """``code`` preceded by installing the stub set named ``stubs`` (e.g. ``'STUBBED'``)."""
+    return ('import importlib.util, sys\n'
+            'spec = importlib.util.spec_from_file_location("s", %r)\n'
+            'site = importlib.util.module_from_spec(spec); spec.loader.exec_module(site)\n'
+            'site.install(site.%s)\n' % (os.path.join(SITE_DIR, 'sitecustomize.py'), stubs)
+            + code)
+
+
 def import_with_and_without_stubs(stubs, imports, shown):
     """Import ``imports`` in a fresh interpreter, with ``stubs`` installed and without.
 
     Returns {'slim'|'full': (module types of ``shown``, RSS in MB)}.
     """
-    script = (
-        'import importlib.util, os, sys\n'
-        'spec = importlib.util.spec_from_file_location("s", %r)\n'
-        'site = importlib.util.module_from_spec(spec); spec.loader.exec_module(site)\n'
-        'if sys.argv[1] == "slim": site.install(site.%s)\n'
-        'import %s\n'
-        'print(" ".join(type(sys.modules[m]).__name__ for m in %r))\n'
-        'print(open("/proc/self/status").read().split("VmRSS:")[1].split()[0])\n'
-        % (os.path.join(SITE_DIR, 'sitecustomize.py'), stubs, ', '.join(imports), shown))
+    code = ('import sys\n'
+            'import %s\n'
+            'print(" ".join(type(sys.modules[m]).__name__ for m in %r))\n'
+            'print(open("/proc/self/status").read().split("VmRSS:")[1].split()[0])\n'
+            % (', '.join(imports), shown))
     results = {}
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    for mode in ('slim', 'full'):
-        out = subprocess.run([sys.executable, '-c', script, mode], capture_output=True,
-                             text=True, timeout=120, env=env)
-        assert out.returncode == 0, out.stderr[-2000:]
-        kinds, rss = out.stdout.strip().splitlines()[-2:]
+    for mode, script in (('slim', with_stubs(stubs, code)), ('full', code)):
+        kinds, rss = run_python(script).strip().splitlines()[-2:]
         results[mode] = (kinds, int(rss) / 1024)
     return results
 
@@ -94,54 +95,37 @@ def test_crossbar_controller_imports_with_its_stubs_and_less_memory():
 def test_the_controller_with_its_stubs_makes_and_loads_the_node_key(tmp_path):
     # crossbar's controller loads key.priv with XBR's security module, which
     # checks the Ethereum key's type: a stubbed eth package fails here.
-    script = (
-        'import importlib.util, sys\n'
-        'spec = importlib.util.spec_from_file_location("s", %r)\n'
-        'site = importlib.util.module_from_spec(spec); spec.loader.exec_module(site)\n'
-        'site.install(site.CONTROLLER_STUBBED)\n'
+    out = run_python(with_stubs('CONTROLLER_STUBBED', (
         'from crossbar.common.key import _maybe_generate_node_key\n'
         'from xbr._secmod import SecurityModuleMemory\n'
         '_maybe_generate_node_key(%r)\n'
         'secmod = SecurityModuleMemory.from_keyfile(%r)\n'
         'print(*sorted(type(k).__name__ for k in secmod._keys.values()),\n'
         '      type(sys.modules["web3"]).__name__)\n'
-        % (os.path.join(SITE_DIR, 'sitecustomize.py'), str(tmp_path),
-           str(tmp_path / 'key.priv')))
-    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
-                         timeout=120, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ['CryptosignKey', 'EthereumKey', 'StubModule']
+        % (str(tmp_path), str(tmp_path / 'key.priv')))))
+    assert out.split() == ['CryptosignKey', 'EthereumKey', 'StubModule']
 
 
 def test_router_components_import_neither_pyramid_nor_webob():
     # The router worker imports these; Pyramid and WebOb would cost it ~9 MB
     # (pyramid.settings, for asbool, imports nothing more).
-    script = ('import sys\n'
-              'import pyramid_livehub.router.guard.component, pyramid_livehub.router.auth.component\n'
-              'import pyramid_livehub.router.lazylog\n'
-              'print(sorted(m for m in sys.modules if m.split(".")[0] in ("pyramid", "webob")))\n')
-    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "['pyramid', 'pyramid.settings']"
+    out = run_python('import sys\n'
+                     'import pyramid_livehub.router.guard.component\n'
+                     'import pyramid_livehub.router.auth.component\n'
+                     'import pyramid_livehub.router.lazylog\n'
+                     'print(sorted(m for m in sys.modules\n'
+                     '             if m.split(".")[0] in ("pyramid", "webob")))\n')
+    assert out.strip() == "['pyramid', 'pyramid.settings']"
 
 
 def test_a_container_releases_its_stubs_before_plugins_import_the_real_packages():
     # What the plugin host does in the container worker: crossbar's imports
     # got stubs; after release_stubs(), a consumer's ``import numpy`` is numpy.
-    script = (
-        'import importlib.util, sys\n'
-        'spec = importlib.util.spec_from_file_location("s", %r)\n'
-        'site = importlib.util.module_from_spec(spec); spec.loader.exec_module(site)\n'
-        'site.install(site.CONTAINER_STUBBED)\n'
+    out = run_python(with_stubs('CONTAINER_STUBBED', (
         'import crossbar.worker.container, crossbar.personality\n'
         'before = type(sys.modules["numpy"]).__name__\n'
         'from pyramid_livehub.router.slim import release_stubs\n'
         'released = release_stubs()\n'
         'import numpy\n'
-        'print(before, "numpy" in released, int(numpy.arange(5).sum()), release_stubs())\n'
-        % os.path.join(SITE_DIR, 'sitecustomize.py'))
-    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
-                         timeout=120, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ['StubModule', 'True', '10', '[]']
+        'print(before, "numpy" in released, int(numpy.arange(5).sum()), release_stubs())\n')))
+    assert out.split() == ['StubModule', 'True', '10', '[]']
