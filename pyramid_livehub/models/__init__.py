@@ -383,6 +383,12 @@ def _after_transaction_end(session: Any, transaction: Any) -> None:
 
 
 def _publish(changes: Iterable[Change]) -> None:
+    # Imported here: the router's processes import this package (for its
+    # settings) and pyramid.threadlocal would bring Pyramid's registry along.
+    from pyramid.threadlocal import get_current_request
+    # A commit during a web request must not wait for the router (the same
+    # test LiveEvent uses); a script's or worker's commit may.
+    block = get_current_request() is None
     for change in changes:
         live = change.live
         kwargs = {'changed': change.changed} if change.action == 'updated' else {}
@@ -390,11 +396,8 @@ def _publish(changes: Iterable[Change]) -> None:
             publisher = live.get_publisher()
             if publisher is None:
                 raise RuntimeError('no publisher (is pyramid_livehub included?)')
-            # A commit during a web request must not wait for the router (the
-            # same test LiveEvent uses); a script's or worker's commit may.
-            from pyramid.threadlocal import get_current_request  # not for the router's imports
             publisher.enqueue(live.topic_for(change.action), [change.payload], kwargs,
-                              block=get_current_request() is None)
+                              block=block)
             live.published += 1
         except Exception as exc:  # noqa: BLE001 - the database has committed; never undo that
             live.lost += 1

@@ -363,11 +363,11 @@ def test_summarize_reports_publisher_cpu_against_fire_and_forget():
 def test_memory_counts_a_page_two_processes_share_once():
     # A process touches 64 MB, then forks: parent and child share those pages
     # (copy-on-write) until one writes, so they use the RAM once.
-    script = ('import os, sys, time\n'
+    script = ('import os, signal, sys\n'
               'block = bytearray(64 * 1024 * 1024)\n'
               'for i in range(0, len(block), 4096): block[i] = 1\n'
               'child = os.fork()\n'
-              'if child == 0: time.sleep(120); os._exit(0)\n'
+              'if child == 0: signal.pause(); os._exit(0)\n'
               'print(os.getpid(), child, flush=True)\n'
               'sys.stdin.read()\n'
               'os.kill(child, 9)\n')
