@@ -37,43 +37,38 @@ import os
 import sys
 import types
 
-#: Top-level packages answered with stubs in a router worker.
-STUBBED = frozenset([
-    'web3', 'eth_abi', 'eth_typing', 'eth_account', 'eth_keys', 'eth_utils', 'eth_keyfile',
-    'eth_hash', 'eth_rlp', 'py_ecc', 'py_eth_sig_utils', 'rlp', 'hexbytes', 'numpy', 'zlmdb',
-    'cfxdb', 'txtorcon', 'bjdata', 'ens', 'xbr',
-    # Docker, HTTP clients, QR codes, code formatting: crossbar's edge and
-    # network features, which a router worker never runs
-    'docker', 'requests', 'urllib3', 'charset_normalizer', 'treq', 'PIL', 'qrcode', 'yapf',
-    'multihash', 'aiohttp', 'websockets', 'pydantic',
-    # web services livehub's config does not use (WAP, catalog), YAML config
-    # files (the controller reads the config), file watching, SCRAM
-    # passwords, HTTP/2 (only offered over TLS, which the router never speaks)
-    'werkzeug', 'yaml', 'watchdog', 'argon2', 'passlib', 'h2', 'hpack', 'hyperframe',
-    'priority', 'humanize',
+# Groups of top-level packages crossbar imports whether used or not.
+#: XBR, crossbar's blockchain features (the controller needs it for its node key)
+_XBR = frozenset([
+    'web3', 'ens', 'eth_abi', 'eth_typing', 'eth_account', 'eth_keys', 'eth_utils',
+    'eth_keyfile', 'eth_hash', 'eth_rlp', 'py_ecc', 'py_eth_sig_utils', 'rlp', 'hexbytes', 'xbr',
 ])
+#: cookie-store databases, Tor endpoints, NumPy
+_DATABASES = frozenset(['numpy', 'zlmdb', 'cfxdb', 'txtorcon', 'bjdata'])
+#: crossbar's edge and network features: Docker, multihash, code formatting
+_EDGE = frozenset(['docker', 'multihash', 'yapf'])
+#: web3's and the edge features' HTTP stack, models and QR codes
+_HTTP_CLIENTS = frozenset(['requests', 'urllib3', 'charset_normalizer', 'treq', 'aiohttp',
+                           'websockets', 'pydantic'])
+#: web services livehub's config does not use (WAP, catalog), YAML config files
+#: (livehub writes config.json), file watching, SCRAM passwords, HTTP/2 (only
+#: offered over TLS, which the router never speaks), formatting helpers
+_UNUSED_SERVICES = frozenset(['werkzeug', 'yaml', 'watchdog', 'argon2', 'passlib', 'h2',
+                              'hpack', 'hyperframe', 'priority', 'humanize'])
 
-#: Top-level packages answered with stubs in the controller (not XBR: it loads the node key).
-CONTROLLER_STUBBED = frozenset([
-    'numpy', 'zlmdb', 'cfxdb', 'txtorcon', 'bjdata',
-    # web3 and its HTTP stack (the eth packages stay: the node key needs them)
-    'web3', 'ens', 'aiohttp', 'requests', 'urllib3', 'charset_normalizer', 'websockets',
-    # what only workers or other crossbar commands use: web services and
-    # their templates, Docker, HTTP clients, file watching, code formatting
-    'werkzeug', 'jinja2', 'markupsafe', 'docker', 'treq', 'watchdog', 'yapf', 'multihash',
-    'pydantic', 'ecdsa', 'h2', 'hpack', 'hyperframe', 'priority', 'argon2', 'passlib',
-    # YAML config files (livehub writes config.json), unused formatting helpers
-    'yaml', 'humanize',
-])
+#: Top-level packages answered with stubs in a router worker.
+STUBBED = _XBR | _DATABASES | _EDGE | _HTTP_CLIENTS | _UNUSED_SERVICES | {'PIL', 'qrcode'}
+
+#: Top-level packages answered with stubs in the controller.  It keeps XBR's
+#: eth packages (it makes and loads the node key with them) but not web3, and
+#: serves no web page (jinja2, markupsafe).
+CONTROLLER_STUBBED = (_DATABASES | _EDGE | _HTTP_CLIENTS | _UNUSED_SERVICES
+                      | {'web3', 'ens', 'jinja2', 'markupsafe', 'ecdsa'})
 
 #: Top-level packages answered with stubs in a container worker, until the
 #: plugin host releases them (:meth:`StubFinder.release`) before it imports
 #: your consumers and producers, which then get the real ones.
-CONTAINER_STUBBED = frozenset([
-    'web3', 'eth_abi', 'eth_typing', 'eth_account', 'eth_keys', 'eth_utils', 'eth_keyfile',
-    'eth_hash', 'eth_rlp', 'py_ecc', 'py_eth_sig_utils', 'rlp', 'hexbytes', 'numpy', 'zlmdb',
-    'cfxdb', 'txtorcon', 'bjdata', 'ens', 'xbr', 'docker', 'multihash', 'yapf',
-])
+CONTAINER_STUBBED = _XBR | _DATABASES | _EDGE
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
