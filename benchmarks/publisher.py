@@ -110,7 +110,6 @@ def publish_cost(router_url=None, count=50000):
 WSGI_VARIANTS = (
     ('without publish', '0', '0', 'json'),
     ('with publish', '1', '0', 'json'),
-    ('with publish, linger 2 ms', '1', '0.002', 'json'),
     ('with publish, msgpack', '1', '0', 'msgpack'),
 )
 

@@ -24,6 +24,9 @@ from pyramid_livehub._uri import check_topic
 
 _SCALARS = (str, int, float, bool, type(None), bytes)
 
+#: The fast path's check: JSON text or TypeError/ValueError (built once, not per call).
+_check_json = json.JSONEncoder(separators=(',', ':'), allow_nan=False).encode
+
 #: Smallest and largest integer msgpack can carry.
 MSGPACK_INT_RANGE = (-2 ** 63, 2 ** 64 - 1)
 
@@ -69,8 +72,7 @@ def prepare_payload(args: Iterable[Any], kwargs: Mapping[str, Any], request: Any
     """
     try:
         # Fast path: plain JSON values are by far the common case.
-        text = (json.dumps(kwargs, separators=(',', ':'), allow_nan=False) if kwargs else '')
-        text += (json.dumps(args, separators=(',', ':'), allow_nan=False) if args else '')
+        text = _check_json((args, kwargs) if kwargs else args)
         plain_args, plain_kwargs = list(args), dict(kwargs)
     except (TypeError, ValueError):
         plain_args = [_convert(a, request, 'args[%d]' % i) for i, a in enumerate(args)]

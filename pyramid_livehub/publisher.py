@@ -7,6 +7,11 @@ thread running an asyncio loop owns the WAMP session (an Autobahn
 While the router is away, events wait in the queue (up to
 ``livehub.queue_size``) and go out in order when it is back.
 
+A request's event (``enqueue(..., block=False)``, what ``request.livehub``
+uses) skips the queue when nothing waits in it: the request's thread writes
+the PUBLISH itself (:mod:`pyramid_livehub._direct`), so no other thread is
+woken per event; acknowledgement and resend work as for queued events.
+
 A full queue: a call from a script or worker (``publish()``, ``enqueue()``)
 waits up to ``livehub.publish_block_timeout`` for room, so a burst goes out
 at the router's pace; during a Pyramid request it never waits (the
@@ -52,6 +57,8 @@ from typing import Any, Mapping, Sequence
 from pyramid.threadlocal import get_current_request
 
 from pyramid_livehub._codec import prepare_event
+from pyramid_livehub._direct import PUBLISH as _PUBLISH
+from pyramid_livehub._direct import DirectWriter
 from pyramid_livehub._queue import BoundedQueue, QueueFull
 from pyramid_livehub._session import BackgroundSession, backend_authentication, make_transport
 from pyramid_livehub._uri import check_topic
@@ -98,6 +105,15 @@ class HistoryNotEnabled(LookupError):
     """``history()``/``position()`` asked about a topic that keeps no history."""
 
 
+def _holding_write_lock(method):
+    """Run a loop-side method of :class:`Publisher` that writes, holding its write lock."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._write_lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
 class Publisher:
     """Publishes WAMP events from any thread of a (possibly forked) process.
 
@@ -136,6 +152,11 @@ class Publisher:
         self.acks = settings['publish_acks']
         self.history_rules = HistoryRules(settings.get('history') or [])
         self._lock = threading.Lock()  # the counters
+        # Held by every write to the router's connection, so that the request
+        # path (_write_directly) and the loop thread never interleave frames.
+        self._write_lock = threading.RLock()
+        self._direct: DirectWriter | None = None
+        self._ack_armed = False  # a wake or timer will ask for the direct writes' acknowledgement
         self._queue = BoundedQueue(
             settings['queue_size'], settings['overflow'], name='livehub: publisher queue',
             logger=log, hint='events waiting for the router at %s; raise livehub.queue_size '
@@ -199,7 +220,8 @@ class Publisher:
         ``livehub.overflow`` applies.  None (the default): wait unless a
         Pyramid request is in progress in this thread, so a view that calls
         the publisher directly never waits for the router; True: wait; False:
-        never wait (``request.livehub`` passes it).  A thread that runs an
+        never wait (``request.livehub`` passes it), and write the event from
+        this thread when nothing is queued ahead of it.  A thread that runs an
         event loop (asyncio, Twisted's reactor) never waits either.  After a wait ran out, calls do not
         wait again until the queue has had room.
         """
@@ -211,6 +233,9 @@ class Publisher:
         background = self._background
         if not background.started:
             background.start()  # before a wait: the thread is what makes room
+        if block is False and self._direct is not None and self._write_directly(topic, args,
+                                                                                  kwargs):
+            return
         wait = self._block_timeout if block is not False and not self._wait_gave_up else 0.0
         may_wait = _outside_event_loop if block else _outside_request_and_event_loop
         # Not under self._lock: a wait must not hold up other threads' counters
@@ -236,6 +261,36 @@ class Publisher:
             self._wake_pending = True
             if not background.wake(self._drain):  # loop closed at interpreter exit
                 self._wake_pending = False
+
+    def _write_directly(self, topic, args, kwargs):
+        """The request path: write the event from this thread; False to queue it instead.
+
+        See :mod:`pyramid_livehub._direct`.  Only when nothing is queued or
+        being drained ahead of it (order), for a topic without history (those
+        go through the history component's call) and within the queue bound.
+        """
+        if self.history_rules and self._keeps_history(topic):
+            return False
+        with self._write_lock:
+            direct = self._direct
+            if (direct is None or self._queue or self._wake_pending
+                    or (self.acks and len(self._unacked) >= self._queue.bound)
+                    or not direct.write(topic, args, kwargs)):
+                return False
+            self.stats.sent += 1
+            wake = direct.rest is not None
+            if self.acks:
+                self._seq += 1
+                self._unacked[self._seq] = (topic, args, kwargs,
+                                            '%s-%d' % (self._msgid_prefix, self._seq))
+                self._uncovered.append(self._seq)
+                if not self._ack_armed:
+                    self._ack_armed = wake = True
+        with self._lock:
+            self.stats.queued += 1
+        if wake:
+            self._background.wake(self._after_direct)
+        return True
 
     def pending(self) -> int:
         """Events not yet acknowledged: queued, plus sent and waiting for their acknowledgement."""
@@ -327,6 +382,7 @@ class Publisher:
         # has stopped: its event meets livehub.overflow now instead.
         self._queue.release_waiters()
         self._background.stop(2)
+        self._close_direct()
 
     # -- reading history -------------------------------------------------------
 
@@ -391,6 +447,10 @@ class Publisher:
         # events stay so that none is lost.  Its unacknowledged ones stay
         # the parent's business.
         self._lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        if self._direct is not None:
+            self._direct.close()  # this process's copy of the parent's descriptor
+            self._direct = None
         self._queue.after_fork()
         self._unacked = {}
         self._forget_uncovered()
@@ -405,10 +465,12 @@ class Publisher:
         # did not see acknowledged is resent (all of _unacked) anyway.
         self._uncovered = []  # seqs written, no acknowledgement requested yet
         self._ack_due = 0.0  # loop time when the next request may be made
+        self._ack_armed = False
         timer, self._ack_timer = getattr(self, '_ack_timer', None), None
         if timer is not None:
             timer.cancel()
 
+    @_holding_write_lock
     def _on_join(self, session, details):
         self._last_refusal = None
         self._forget_uncovered()
@@ -431,6 +493,10 @@ class Publisher:
             self._open_history(session)
         self._wake_pending = True
         self._drain()
+        self._close_direct()
+        protocol = getattr(session, '_transport', None)
+        self._direct = DirectWriter.for_session(
+            session, _publish_encoder(getattr(protocol, '_serializer', None)), self._write_lock)
 
     def _open_history(self, session):
         """Ask for the history component; when it answers, send the history events held."""
@@ -455,17 +521,23 @@ class Publisher:
                                 self.settings['router_url'])
                 self._background.loop.call_later(self.RETRY_DELAY, self._open_history, session)
                 return
-            self._retrying = False
-            self._history_open = True
-            held = [(seq,) + record for seq, record in sorted(self._unacked.items())
-                    if self._keeps_history(record[0])]
-            never_written = sum(1 for item in held if item[0] in self._held_fresh)
-            self._held_fresh.clear()
-            self._send(session, held, fresh=False)
-            self.stats.sent += never_written
+            self._send_held(session)
         reply.add_done_callback(done)
 
+    @_holding_write_lock
+    def _send_held(self, session):
+        """The history component answered: send the history events held for it."""
+        self._retrying = False
+        self._history_open = True
+        held = [(seq,) + record for seq, record in sorted(self._unacked.items())
+                if self._keeps_history(record[0])]
+        never_written = sum(1 for item in held if item[0] in self._held_fresh)
+        self._held_fresh.clear()
+        self._send(session, held, fresh=False)
+        self.stats.sent += never_written
+
     def _on_leave(self, session, details):
+        self._close_direct()
         reason = getattr(details, 'reason', None) or ''
         if reason in _LOGIN_REFUSED and reason != self._last_refusal:
             self._last_refusal = reason  # once per reason, not on every retry
@@ -476,11 +548,34 @@ class Publisher:
                       getattr(details, 'message', '') or '', )
 
     def _on_disconnect(self, session, was_clean=True):
+        self._close_direct()
         if not self._background.stopping and self.stats.joins:
             log.warning('livehub: lost the router at %s; queueing up to %d events and '
                         'reconnecting (%d sent but not acknowledged will be resent)',
                         self.settings['router_url'], self._queue.bound, len(self._unacked))
 
+    @_holding_write_lock
+    def _after_direct(self):
+        """Loop side of direct writes: finish a partial one, schedule their acknowledgement."""
+        direct, session = self._direct, self._background.session
+        if direct is None or session is None:
+            self._ack_armed = False
+            return  # the next session resends what is unacknowledged
+        direct.flush_rest()
+        if self._uncovered and self._ack_timer is None:
+            loop = self._background.loop
+            self._ack_timer = loop.call_at(max(loop.time(), self._ack_due),
+                                           self._acknowledge_uncovered, session)
+        elif self._ack_timer is None:
+            self._ack_armed = False  # a batch's acknowledgement covered them meanwhile
+
+    @_holding_write_lock
+    def _close_direct(self):
+        direct, self._direct = self._direct, None
+        if direct is not None:
+            direct.close()
+
+    @_holding_write_lock  # a direct write must not overtake events taken from the queue
     def _drain(self):
         # Clear the flag first: an event appended after this point wakes us again.
         self._wake_pending = False
@@ -599,9 +694,11 @@ class Publisher:
             self._watch_reply(reply, covered, session)
         return len(seqs)
 
+    @_holding_write_lock
     def _acknowledge_uncovered(self, session):
         """No batch came to carry the acknowledgement: ask with a PUBLISH that reaches nobody."""
         self._ack_timer = None
+        self._ack_armed = False  # a direct write after this one arms the timer again
         if not self._uncovered or session is not self._background.session:
             return
         batch = RawSocketBatch.for_session(session)
@@ -734,6 +831,7 @@ class Publisher:
         log.error('livehub: router refused %d event(s) on %r: %s', len(seqs),
                   record[0] if record else '?', exc)
 
+    @_holding_write_lock
     def _retry(self, seqs, session):
         if session is not self._background.session:
             return  # a new session resends everything unacknowledged anyway
@@ -861,12 +959,15 @@ class RawSocketBatch:
         transport = self.protocol.transport
         if transport is None or transport.is_closing() or not self.session.is_attached():
             return False
-        transport.write(b''.join(self._chunks))
+        direct = getattr(self.protocol, 'livehub_direct', None)
+        if direct is None:
+            transport.write(b''.join(self._chunks))
+            return True
+        with direct.lock:  # after a direct write's unwritten tail, never inside a frame
+            direct.flush_rest()
+            transport.write(b''.join(self._chunks))
         return True
 
-
-#: WAMP's message type code of PUBLISH.
-_PUBLISH = 16
 
 
 @functools.lru_cache(maxsize=8)  # one per connection's serializer, not one per drain

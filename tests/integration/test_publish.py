@@ -1,5 +1,6 @@
 """The spine end to end: Pyramid view -> publisher -> real crossbar -> WAMP subscriber."""
 import queue
+import time
 
 import pytest
 import transaction
@@ -197,6 +198,12 @@ def test_queue_bound_drops_oldest_and_counts_the_drops(private_router):
     subscriber = Subscriber(node.settings, 'app.orders.created').start()
     try:
         proxy.block()
+        # until the publisher saw the cut, the request path writes to the dead
+        # connection: those events wait as unacknowledged, not in the queue
+        deadline = time.monotonic() + 20
+        while publisher.connected:
+            assert time.monotonic() < deadline, 'the publisher never saw the cut'
+            time.sleep(0.01)
         testapp.get('/many?count=25')
         assert publisher.stats.dropped == 15
         assert publisher.stats.queued == 25

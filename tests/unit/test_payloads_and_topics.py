@@ -9,7 +9,8 @@ from pyramid_livehub._codec import MSGPACK_INT_RANGE, prepare_event, prepare_pay
 from pyramid_livehub._uri import check_topic, topic_error
 
 
-@pytest.mark.parametrize('topic', ['app', 'app.orders.created', 'App.Orders-1', 'a.b_c.d9'])
+@pytest.mark.parametrize('topic', ['app', 'app.orders.created', 'App.Orders-1', 'a.b_c.d9',
+                                   'app.ünïcode.ok'])
 def test_valid_topics(topic):
     assert check_topic(topic) == topic
 
@@ -22,6 +23,8 @@ def test_valid_topics(topic):
     ('a b.c', 'whitespace'),
     ('a.#', '"#"'),
     ('wamp.session.count', 'reserved'),
+    ('app.orders\n', 'whitespace'),  # a regex $ would accept the trailing newline
+    ('app\n', 'whitespace'),
 ])
 def test_invalid_topics_name_the_fault(topic, reason):
     with pytest.raises(ValueError, match='not a valid WAMP topic URI') as info:
