@@ -63,6 +63,17 @@ class DirectWriter:
                 send_string(data)
 
         protocol.sendString = locked_send_string
+        connection_lost = protocol.connection_lost
+
+        def closing_connection_lost(exc: Exception | None) -> None:
+            # Here, not in the session's leave/disconnect handlers (a loop turn
+            # later): asyncio closes its descriptor right after this, and our
+            # duplicate would keep the connection open and writable meanwhile.
+            with lock:
+                self.close()
+            connection_lost(exc)
+
+        protocol.connection_lost = closing_connection_lost
         protocol.livehub_direct = self
 
     @classmethod
@@ -75,9 +86,12 @@ class DirectWriter:
                 or getattr(protocol, 'prefix_format', None) is None
                 or not hasattr(session, '_request_id_gen')
                 or not hasattr(transport, 'get_write_buffer_size')
-                or transport.get_extra_info('socket') is None):
+                or transport.get_extra_info('socket') is None or transport.is_closing()):
             return None
-        return cls(session, protocol, encode, lock)
+        try:
+            return cls(session, protocol, encode, lock)
+        except OSError:  # no descriptor left to duplicate (EMFILE): the queue works without
+            return None
 
     def write(self, topic: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> bool:
         """Write one PUBLISH now; True if the kernel took it (all, or a part left in :attr:`rest`).
@@ -87,7 +101,8 @@ class DirectWriter:
         the socket's buffer full): queue the event instead.
         """
         fd = self._fd
-        if fd is None or self.rest is not None or self._transport.get_write_buffer_size():
+        if (fd is None or self.rest is not None or self._closing()
+                or self._transport.get_write_buffer_size()):
             return False
         raw = [PUBLISH, self._ids.next(), {}, topic]
         if kwargs:
@@ -113,7 +128,13 @@ class DirectWriter:
         """Hand the tail of a partial direct write to the transport (loop thread, lock held)."""
         if self.rest is not None:
             rest, self.rest = self.rest, None
-            self._transport.write(rest)
+            if not self._closing():  # else the next session resends the event whole
+                self._transport.write(rest)
+
+    def _closing(self) -> bool:
+        # Aborted or closing: asyncio dropped what it buffered, so a write now
+        # would overtake events that the next session resends.
+        return self._transport.is_closing() or self._protocol.transport is not self._transport
 
     def close(self) -> None:
         """Stop writing and close the duplicate descriptor (lock held; idempotent)."""
@@ -121,4 +142,4 @@ class DirectWriter:
         if fd is not None:
             os.close(fd)
         if getattr(self._protocol, 'livehub_direct', None) is self:
-            del self._protocol.livehub_direct
+            self._protocol.livehub_direct = None

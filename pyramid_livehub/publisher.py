@@ -144,6 +144,10 @@ class Publisher:
     #: seconds before events that met a passing store failure are sent again
     RETRY_DELAY = 0.5
 
+    #: longest wait, in seconds, of a request's direct write for the loop
+    #: thread's write lock before the event is queued instead
+    DIRECT_LOCK_WAIT = 0.002
+
     def __init__(self, settings: Mapping[str, Any]) -> None:
         if not isinstance(settings, LivehubSettings):
             settings = parse_settings(settings)
@@ -271,7 +275,14 @@ class Publisher:
         """
         if self.history_rules and self._keeps_history(topic):
             return False
-        with self._write_lock:
+        if self._queue or self._wake_pending:
+            return False  # checked again under the lock; this spares the wait for it
+        # The loop thread holds the lock for a few microseconds per probe or
+        # acknowledgement, longer for a drain: wait that short while, never
+        # longer than DIRECT_LOCK_WAIT (then queue, behind what it writes).
+        if not self._write_lock.acquire(timeout=self.DIRECT_LOCK_WAIT):
+            return False
+        try:
             direct = self._direct
             if (direct is None or self._queue or self._wake_pending
                     or (self.acks and len(self._unacked) >= self._queue.bound)
@@ -286,6 +297,8 @@ class Publisher:
                 self._uncovered.append(self._seq)
                 if not self._ack_armed:
                     self._ack_armed = wake = True
+        finally:
+            self._write_lock.release()
         with self._lock:
             self.stats.queued += 1
         if wake:
@@ -381,8 +394,8 @@ class Publisher:
         # A script thread still waiting for room would wait for a drain that
         # has stopped: its event meets livehub.overflow now instead.
         self._queue.release_waiters()
+        self._close_direct()  # from here on events queue: what stop() leaves is counted above
         self._background.stop(2)
-        self._close_direct()
 
     # -- reading history -------------------------------------------------------
 
@@ -447,10 +460,6 @@ class Publisher:
         # events stay so that none is lost.  Its unacknowledged ones stay
         # the parent's business.
         self._lock = threading.Lock()
-        self._write_lock = threading.RLock()
-        if self._direct is not None:
-            self._direct.close()  # this process's copy of the parent's descriptor
-            self._direct = None
         self._queue.after_fork()
         self._unacked = {}
         self._forget_uncovered()
@@ -1023,6 +1032,23 @@ def _outside_event_loop():
 def _outside_request_and_event_loop():
     """True where a full queue may make the caller wait: no event loop, no Pyramid request."""
     return _outside_event_loop() and get_current_request() is None
+
+
+def _forget_connections_in_child():
+    """In a forked child, before anything else runs: drop the parent's direct writers.
+
+    The child's copy of a writer's descriptor is closed here, while it
+    certainly is still ours, and the write lock is new (a thread of the
+    parent may have held it at the fork).
+    """
+    for publisher in list(_live_publishers):
+        publisher._write_lock = threading.RLock()
+        direct, publisher._direct = publisher._direct, None
+        if direct is not None:
+            direct.close()
+
+
+os.register_at_fork(after_in_child=_forget_connections_in_child)
 
 
 @atexit.register

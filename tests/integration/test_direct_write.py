@@ -5,6 +5,7 @@ took, so each test proves the path it is about was the one taken.
 """
 import os
 import signal
+import threading
 import time
 
 import psutil
@@ -12,6 +13,7 @@ import pytest
 
 from pyramid_livehub import get_publisher
 from pyramid_livehub._direct import DirectWriter
+from pyramid_livehub.publisher import Publisher
 from pyramid_livehub.subscriber import Subscriber
 from tests.support.app import make_testapp
 from tests.support.services import router_settings
@@ -59,7 +61,11 @@ def wait_for(condition, what, timeout=30):
 
 @pytest.mark.parametrize('serializer', ['json', 'msgpack'])
 def test_request_events_are_written_by_the_request_thread_and_acknowledged(
-        router, router_raw_settings, direct_spy, serializer):
+        router, router_raw_settings, direct_spy, serializer, monkeypatch):
+    # On a busy machine the loop thread can be preempted holding the write lock
+    # for longer than DIRECT_LOCK_WAIT, and that request's event would take the
+    # queue (another test covers it): here every request waits for the lock.
+    monkeypatch.setattr(Publisher, 'DIRECT_LOCK_WAIT', 30.0)
     app, publisher = make_app(dict(router_raw_settings, **{'livehub.serializer': serializer}))
     try:
         with Subscriber(router.settings, TOPIC) as subscriber:
@@ -105,7 +111,7 @@ def test_a_stalled_router_moves_the_request_path_to_the_queue_and_keeps_the_orde
             total += 50
         app.get('/publish', params={'n': n, 'count': 50, 'pad': 8000})  # these queue
         total += 50
-        assert len(publisher._queue) > 0
+        assert publisher.stats.queued == total
         for process in processes:
             process.send_signal(signal.SIGCONT)
         received = [event.args[0]['n'] for event in subscriber.collect(total - 1, timeout=120)]
@@ -152,3 +158,36 @@ def test_a_forked_child_never_writes_to_the_parents_connection(router, router_ra
     finally:
         publisher.close(2)
 
+
+def test_a_request_never_waits_for_the_write_lock_it_queues_instead(
+        router, router_raw_settings, direct_spy):
+    """The loop thread holds the write lock through a drain or a resend: a request
+    that finds it taken waits at most DIRECT_LOCK_WAIT, then queues its event
+    (behind what is being written) and returns."""
+    app, publisher = make_app(router_raw_settings)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_lock():
+        with publisher._write_lock:
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold_the_lock, daemon=True)
+    try:
+        with Subscriber(router.settings, TOPIC) as subscriber:
+            assert publisher.connect(timeout=10)
+            holder.start()
+            assert held.wait(10)
+            request = threading.Thread(target=app.get, args=('/publish',),
+                                       kwargs={'params': {'n': 7}}, daemon=True)
+            request.start()
+            request.join(30)
+            assert not request.is_alive(), 'the request waited for the write lock'
+            assert holder.is_alive()  # still held: the request did not wait for it
+            assert direct_spy['written'] == 0
+            assert publisher.stats.queued == 1
+            release.set()
+            assert subscriber.get(timeout=10).args[0]['n'] == 7
+    finally:
+        release.set()
+        publisher.close(2)
