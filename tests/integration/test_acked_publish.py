@@ -19,6 +19,7 @@ from pyramid_livehub.publisher import Publisher
 from pyramid_livehub.router.process import RouterProcess, port_open
 from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.subscriber import Subscriber
+from tests.support import wait_for
 from tests.support.services import router_settings
 from tests.support.tcpproxy import TcpProxy
 
@@ -60,14 +61,6 @@ def restart(settings, cbdir):
     """The same node again (same ports, same Redis), logging to a fresh file."""
     node = RouterProcess(settings, cbdir, log_path=cbdir + '/restarted.log')
     return node.start(timeout=120, wait_for_log='livehub history: ready')
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out waiting for %s' % what)
-        time.sleep(0.01)
 
 
 class PacedPublisher(threading.Thread):
@@ -121,19 +114,19 @@ def test_acked_publisher_resends_after_sigkill_and_subscriber_gets_each_event_on
         subscriber = Subscriber(raw, TOPIC, url='rs://127.0.0.1:%d' % proxy.port).start()
         sender = PacedPublisher(publisher, count)
         sender.start()
-        wait_for(lambda: publisher.stats.acked >= 500, 30, '500 acknowledged events')
+        wait_for(lambda: publisher.stats.acked >= 500, '500 acknowledged events', timeout=30)
         processes = freeze_then_kill(node)
         proxy.block()
         written = publisher.stats.sent
-        wait_for(lambda: publisher.stats.sent >= written + 20, 10,
-                 'events written to the frozen router')
+        wait_for(lambda: publisher.stats.sent >= written + 20,
+                 'events written to the frozen router', timeout=10)
         kill(node, processes)
         unacked_at_crash = publisher.stats.sent - publisher.stats.acked
         assert unacked_at_crash >= 20
         acked_at_crash = publisher.stats.acked
         node = restart(settings, cbdir)
-        wait_for(lambda: publisher.stats.acked >= acked_at_crash + unacked_at_crash + 200, 60,
-                 '200 events acknowledged by the restarted router')
+        wait_for(lambda: publisher.stats.acked >= acked_at_crash + unacked_at_crash + 200,
+                 '200 events acknowledged by the restarted router', timeout=60)
         last_seen = subscriber.positions.get(TOPIC)
         proxy.unblock()
         sender.join(60)
@@ -184,7 +177,8 @@ def test_fire_and_forget_publisher_never_counts_acknowledgements_and_loses_what_
         processes = freeze_then_kill(node)
         for i in range(100, 150):
             publisher.publish(TOPIC, {'i': i})
-        wait_for(lambda: publisher.stats.sent >= 150, 10, 'events written to the frozen router')
+        wait_for(lambda: publisher.stats.sent >= 150, 'events written to the frozen router',
+                 timeout=10)
         kill(node, processes)
         node = restart(settings, cbdir)
         for i in range(150, 160):

@@ -15,6 +15,7 @@ from pyramid_livehub import get_publisher
 from pyramid_livehub._direct import DirectWriter
 from pyramid_livehub.publisher import Publisher
 from pyramid_livehub.subscriber import Subscriber
+from tests.support import wait_for
 from tests.support.app import make_testapp
 from tests.support.services import router_settings
 
@@ -50,13 +51,6 @@ def make_app(settings):
         config.add_view(publish_view, route_name='publish', renderer='json')
     app = make_testapp(settings, configure=configure)
     return app, get_publisher(app.app.registry)
-
-
-def wait_for(condition, what, timeout=30):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, 'timed out waiting for ' + what
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize('serializer', ['json', 'msgpack'])
@@ -116,7 +110,7 @@ def test_a_stalled_router_moves_the_request_path_to_the_queue_and_keeps_the_orde
             process.send_signal(signal.SIGCONT)
         received = [event.args[0]['n'] for event in subscriber.collect(total - 1, timeout=120)]
         assert received == list(range(1, total))
-        wait_for(lambda: publisher.pending() == 0, 'every event acknowledged', 60)
+        wait_for(lambda: publisher.pending() == 0, 'every event acknowledged', timeout=60)
         assert publisher.stats.dropped == publisher.stats.failed == 0
         # the direct path takes over again once the queue is empty
         written = direct_spy['written']

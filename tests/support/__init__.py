@@ -6,11 +6,12 @@
 * :mod:`.tcpproxy` -- ``TcpProxy`` to cut and restore connections;
 * :mod:`.browser` -- ``LiveApp`` (the app served over HTTP for Chromium);
 * :mod:`.demo` -- the demo app and its settings;
-* here: ``run_python()``, code in a fresh interpreter.
+* here: ``run_python()``, code in a fresh interpreter; ``wait_for()``, the one poll.
 """
 import os
 import subprocess
 import sys
+import time
 
 #: The repository root (demo/, README.md, crossbar_config/ live there).
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -28,3 +29,11 @@ def run_python(code, *args, timeout=120):
                                                     PYTHONPATH=os.pathsep.join(sys.path)))
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
+
+
+def wait_for(condition, what, timeout=30.0, interval=0.01):
+    """Poll ``condition()`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, 'timed out after %ss waiting for %s' % (timeout, what)
+        time.sleep(interval)
