@@ -978,7 +978,6 @@ class RawSocketBatch:
         return True
 
 
-
 @functools.lru_cache(maxsize=8)  # one per connection's serializer, not one per drain
 def _publish_encoder(serializer):
     """One C call that encodes a raw WAMP message as ``serializer`` would, or None.
