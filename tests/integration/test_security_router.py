@@ -26,6 +26,7 @@ from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.subscriber import Subscriber
 from pyramid_livehub.testing import JoinRefused, join_as_browser
 
+from tests.support.bridges import wait_for_log
 from tests.support.services import router_settings
 
 SECRET = 'Hq7-rW2zK9xL4vB8nM1cT6yP3sD5fG0jA_uE'
@@ -75,15 +76,6 @@ def ticket_for(node, authid, **kwargs):
                         authid, ttl=kwargs.pop('ttl', 60), **kwargs)
 
 
-def wait_for_log(node, text, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in node.log_text():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 async def next_event(session, topic, publish, match='exact', timeout=30):
     """Subscribe, then call ``publish()`` until an event arrives; return its args."""
     from autobahn.wamp.types import SubscribeOptions
@@ -124,7 +116,7 @@ def test_logged_in_client_receives_its_private_topic(secure_node, publisher):
         assert args == [{'hi': 1}]
         alice.leave()
     run(scenario())
-    assert wait_for_log(secure_node, "accepted ticket of 'alice'")
+    assert wait_for_log(secure_node, ["accepted ticket of 'alice'"], timeout=30)
 
 
 def test_anonymous_client_connects_and_receives_public_topics(secure_node, publisher):
@@ -155,7 +147,7 @@ def test_anonymous_client_cannot_subscribe_to_a_private_topic(secure_node):
         finally:
             anonymous.leave()
     assert_not_authorized(scenario())
-    assert wait_for_log(secure_node, "refused subscribe 'app.user.alice.notice'")
+    assert wait_for_log(secure_node, ["refused subscribe 'app.user.alice.notice'"], timeout=30)
 
 
 def test_user_cannot_subscribe_to_another_users_topic(secure_node):
@@ -200,7 +192,7 @@ def test_bad_ticket_is_refused_with_the_reason_in_the_router_log(secure_node, na
                             make_ticket(secure_node)))
     assert info.value.reason == 'livehub.error.ticket_refused'
     assert reason in info.value.message
-    assert wait_for_log(secure_node, reason), secure_node.log_tail()
+    assert wait_for_log(secure_node, [reason], timeout=30), secure_node.log_tail()
 
 
 def test_ticket_used_under_another_authid_is_refused(secure_node):
@@ -351,7 +343,7 @@ def test_subscriptions_per_session_are_limited(secure_node):
             await carol.subscribe(lambda *a: None, 'app.limit.5')
         carol.leave()
     run(scenario())
-    assert wait_for_log(secure_node, 'livehub.max_subscriptions')
+    assert wait_for_log(secure_node, ['livehub.max_subscriptions'], timeout=30)
 
 
 def test_unsubscribing_frees_room_under_the_subscription_limit(secure_node):
