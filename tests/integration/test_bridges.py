@@ -20,6 +20,7 @@ import zmq
 from pyramid_livehub.publisher import Publisher
 from pyramid_livehub.router.process import free_port
 from pyramid_livehub.subscriber import Subscriber
+from tests.support import wait_for
 from tests.support.bridges import (AmqpConsumer, Mosquitto, amqp_channel, last_stats_line,
                                    mqtt_client, mqtt_subscribe, start_bridged_router,
                                    wait_for_log, wamp_call)
@@ -580,16 +581,18 @@ def collect_numbers(sub, numbers, timeout):
 
 def wait_until_acked(queue_name, timeout=10):
     """Wait until RabbitMQ holds no unacknowledged message on ``queue_name``."""
-    deadline = time.monotonic() + timeout
-    while True:
+    seen = {}
+
+    def none_unacked():
         out = subprocess.run(['rabbitmqctl', 'list_queues', '-q', '--no-table-headers',
                               'name', 'messages_unacknowledged'],
                              capture_output=True, text=True, timeout=30).stdout
+        seen['out'] = out
         counts = dict(line.split() for line in out.splitlines() if len(line.split()) == 2)
-        if counts.get(queue_name) == '0':
-            return
-        assert time.monotonic() < deadline, 'unacked on %s: %r' % (queue_name, out)
-        time.sleep(0.2)
+        return counts.get(queue_name) == '0'
+
+    wait_for(none_unacked, lambda: 'no unacked on %s: %r' % (queue_name, seen['out']),
+             timeout, 0.2)
 
 
 def test_wrong_broker_passwords_are_logged_clearly_and_the_router_stays_up(brokers, tmp_path):

@@ -21,21 +21,13 @@ from pyramid_livehub.publisher import Publisher
 from pyramid_livehub.router.process import RouterProcess
 from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.subscriber import Subscriber
+from tests.support import wait_for
 from tests.support.bridges import Mosquitto, start_bridged_router, wait_for_log, wamp_call
 from tests.support.rabbitmq import PrivateRabbitMQ
 from tests.support.services import router_settings
 from tests.support.tcpproxy import TcpProxy
 
 RUN = uuid.uuid4().hex[:8]
-
-
-def wait_until(condition, timeout, message):
-    """Poll ``condition()`` until true; fail with ``message()`` (or text) after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(message() if callable(message) else message)
-        time.sleep(0.1)
 
 
 def send_until_received(send, receive, timeout=30):
@@ -100,8 +92,8 @@ def test_amqp_bridge_reconnects_after_rabbitmq_restarts_and_delivers_what_is_sen
             private_rabbitmq.restart()
 
             wait_for_log(node, ['livehub bridge amqp: AMQP'], timeout=30)  # the loss, logged
-            wait_until(lambda: connected_count(node, 'amqp') > logged_before, 60,
-                       lambda: 'the AMQP bridge did not reconnect:\n' + node.log_tail(40))
+            wait_for(lambda: connected_count(node, 'amqp') > logged_before,
+                     lambda: 'the AMQP bridge to reconnect:\n' + node.log_tail(40), 60, 0.1)
             channel = pika.BlockingConnection(pika.URLParameters(private_rabbitmq.url)).channel()
             # The consumer declares and binds its queue again after it reconnects.
             send_until_received(
@@ -171,8 +163,8 @@ def test_stomp_bridge_reconnects_after_its_connection_is_cut_and_delivers_both_w
             proxy.block()
             wait_for_log(node, ['livehub bridge stomp: STOMP'], timeout=30)
             proxy.unblock()
-            wait_until(lambda: connected_count(node, 'stomp') > logged_before, 60,
-                       lambda: 'the STOMP bridge did not reconnect:\n' + node.log_tail(40))
+            wait_for(lambda: connected_count(node, 'stomp') > logged_before,
+                     lambda: 'the STOMP bridge to reconnect:\n' + node.log_tail(40), 60, 0.1)
             send_until_received(lambda: send(b'"probe"'), lambda t: sub.collect(1, t), timeout=60)
             for n in range(10):
                 send(str(n).encode())

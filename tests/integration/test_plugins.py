@@ -9,7 +9,6 @@ through ``importlib.metadata`` for real.
 import os
 import sys
 import textwrap
-import time
 
 import pytest
 
@@ -17,7 +16,7 @@ from pyramid_livehub.plugins import describe_plugins, fetch_plugin_stats
 from pyramid_livehub.router.process import RouterProcess
 from pyramid_livehub.settings import parse_settings
 from pyramid_livehub.subscriber import Subscriber
-from tests.support import PROJECT_ROOT
+from tests.support import PROJECT_ROOT, wait_for
 from tests.support.bridges import Mosquitto, mqtt_client, wait_for_log
 from tests.support.services import router_settings
 
@@ -364,25 +363,23 @@ def test_slow_consumer_backlog_is_bounded_and_drops_are_counted(plugin_node, plu
     def current():
         return fetch_plugin_stats(plugin_node.raw_settings)['consumers'][name]
 
-    def wait_for(condition, what):
-        deadline = time.monotonic() + 30
-        while not condition(current()):
-            assert time.monotonic() < deadline, '%s: %r' % (what, current())
-            time.sleep(0.05)
+    def wait_for_stats(condition, what):
+        wait_for(lambda: condition(current()), lambda: '%s: %r' % (what, current()),
+                 interval=0.05)
 
     with Subscriber(plugin_node.raw_settings, 'test.plugins.slow_done') as done:
         publisher = Publisher.from_settings(plugin_node.raw_settings)
         publisher.publish('test.plugins.slow', {'n': 0})  # held until the release file exists
         assert publisher.flush(10)
-        wait_for(lambda s: s['received'] >= 1 and not s['waiting'], 'the first is not being handled')
+        wait_for_stats(lambda s: s['received'] >= 1 and not s['waiting'], 'the first is not being handled')
         for n in range(1, sent):
             publisher.publish('test.plugins.slow', {'n': n})
         assert publisher.flush(10)
         publisher.close(5)
         # All of them reached the consumer while it still held the first one.
-        wait_for(lambda s: s['received'] == sent, 'not all received')
+        wait_for_stats(lambda s: s['received'] == sent, 'not all received')
         release.write_text('go')
-        wait_for(lambda s: s['consumed'] == 4 and not s['waiting'], 'the backlog was not handled')
+        wait_for_stats(lambda s: s['consumed'] == 4 and not s['waiting'], 'the backlog was not handled')
         handled = done.collect(4, timeout=30)
     stats = fetch_plugin_stats(plugin_node.raw_settings)['consumers'][name]
     assert stats['received'] == sent

@@ -16,20 +16,13 @@ from pyramid_livehub import get_publisher
 from pyramid_livehub.publisher import Publisher
 from pyramid_livehub.settings import LivehubSettings, parse_settings
 from pyramid_livehub.subscriber import Subscriber
+from tests.support import wait_for
 from tests.support.app import make_testapp
 from tests.support.services import router_settings
 
 BURST = 50000
 #: A deadline no healthy run gets near, on a busy 2-core machine either.
 DEADLINE = 60.0
-
-
-def wait_for(condition, what, timeout=DEADLINE):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out after %ss waiting for %s' % (timeout, what))
-        time.sleep(0.02)
 
 
 def in_thread(work):
@@ -100,7 +93,8 @@ def test_a_script_waits_while_the_router_is_away_and_sends_everything_when_it_co
         script = in_thread(lambda: [publisher.publish('app.away.wait', i) for i in range(5, 8)]
                            and done.append(True))
         # the script is really waiting for room (not done, not dropping)
-        wait_for(lambda: publisher._queue._cond._waiters, 'the script to wait for room')
+        wait_for(lambda: publisher._queue._cond._waiters, 'the script to wait for room',
+                 DEADLINE)
         assert not done and publisher.stats.dropped == 0
         private_router(**raw)  # same ports: the publisher's next attempt connects
         script.join(DEADLINE)
@@ -199,7 +193,8 @@ def test_close_releases_a_script_thread_waiting_for_room():
         'livehub.queue_size': '1', 'livehub.publish_block_timeout': '600'})))
     publisher.publish('app.close', 0)
     waiting = in_thread(lambda: publisher.publish('app.close', 1))
-    wait_for(lambda: publisher._queue._cond._waiters, 'the script thread to wait for room')
+    wait_for(lambda: publisher._queue._cond._waiters, 'the script thread to wait for room',
+             DEADLINE)
     publisher.close(0)
     waiting.join(DEADLINE)
     assert not waiting.is_alive() and publisher.stats.dropped == 1

@@ -32,8 +32,14 @@ def run_python(code, *args, timeout=120):
 
 
 def wait_for(condition, what, timeout=30.0, interval=0.01):
-    """Poll ``condition()`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
+    """Poll ``condition()`` until it is true; fail naming ``what`` after ``timeout`` seconds.
+
+    ``what`` may be a callable, called on failure: a message that shows the
+    state the condition last saw.
+    """
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, 'timed out after %ss waiting for %s' % (timeout, what)
+        if time.monotonic() > deadline:
+            raise AssertionError('timed out after %ss waiting for %s'
+                                 % (timeout, what() if callable(what) else what))
         time.sleep(interval)

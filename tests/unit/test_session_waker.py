@@ -3,11 +3,11 @@ caller keeps the GIL while it wakes the loop (so ``publish()`` returns at once).
 import asyncio
 import sys
 import threading
-import time
 
 import pytest
 
 from pyramid_livehub import _session
+from tests.support import wait_for
 
 
 @pytest.fixture
@@ -31,19 +31,12 @@ def loop_thread():
     loop.close()
 
 
-def wait_for(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, 'condition not met within %ss' % timeout
-        time.sleep(0.005)
-
-
 def test_wake_runs_callbacks_in_the_loop_thread_in_order(loop_thread):
     _, waker, thread = loop_thread
     seen = []
     for n in range(50):
         assert waker.wake(lambda n=n: seen.append((n, threading.get_ident())))
-    wait_for(lambda: len(seen) == 50)
+    wait_for(lambda: len(seen) == 50, lambda: 'all 50 callbacks, ran %d' % len(seen))
     assert [n for n, _ in seen] == list(range(50))
     assert {ident for _, ident in seen} == {thread.ident}
 
@@ -53,7 +46,7 @@ def test_a_failing_callback_does_not_stop_the_next(loop_thread):
     seen = []
     waker.wake(lambda: 1 / 0)
     waker.wake(lambda: seen.append('next'))
-    wait_for(lambda: seen == ['next'])
+    wait_for(lambda: seen == ['next'], lambda: 'the next callback, saw %r' % seen)
 
 
 def test_the_caller_keeps_the_gil_while_waking(loop_thread):
@@ -70,7 +63,7 @@ def test_the_caller_keeps_the_gil_while_waking(loop_thread):
             order = []
             waker.wake(lambda: order.append('callback'))
             order.append('returned')
-            wait_for(lambda: len(order) == 2)
+            wait_for(lambda: len(order) == 2, lambda: 'both callbacks, saw %r' % order)
             assert order == ['returned', 'callback']
     finally:
         sys.setswitchinterval(interval)
