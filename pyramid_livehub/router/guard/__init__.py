@@ -31,9 +31,7 @@ client that sends keepalives but never reads is dropped after
 The counters are served by the WAMP procedure :data:`STATS` (``backend``
 role only): ``{'slow_client_closes': n, 'memory_trims': n, 'events_out': n, ...}``
 (``events_out``: WAMP messages sent to WebSocket clients, events and
-replies alike, one increment in the ``send`` wrapper; ``gc_frozen_objects``:
-the worker's start-up objects kept out of full garbage collections, see
-:mod:`pyramid_livehub.router.gcfreeze`).
+replies alike, one increment in the ``send`` wrapper).
 
 This ``__init__`` holds the pure parts (the config it renders,
 :class:`Guard`); :mod:`pyramid_livehub.router.guard.component` is the Twisted
@@ -147,8 +145,6 @@ class Guard:
         self.slow_client_closes = 0
         self.memory_trims = 0
         self.events_out = 0
-        #: objects the worker froze after start-up (:mod:`pyramid_livehub.router.gcfreeze`)
-        self.gc_frozen_objects = 0
         self._trim_pending = False
 
     def stats(self):
@@ -157,7 +153,6 @@ class Guard:
             'slow_client_closes': self.slow_client_closes,
             'memory_trims': self.memory_trims,
             'events_out': self.events_out,
-            'gc_frozen_objects': self.gc_frozen_objects,
             'max_queued_bytes': self.max_queued_bytes,
         }
 

@@ -7,7 +7,6 @@ from autobahn.twisted.wamp import ApplicationSession
 from crossbar.router.protocol import WampWebSocketServerProtocol
 from twisted.internet import reactor
 
-from pyramid_livehub.router.gcfreeze import freeze_startup_objects
 from pyramid_livehub.router.guard import READY_MESSAGE, STATS, Guard, load_malloc_trim
 from pyramid_livehub.router.lazylog import defer_log_formatting
 
@@ -16,9 +15,7 @@ class LivehubGuardComponent(ApplicationSession):
     """Installs the slow-client bound and serves :data:`STATS` (see module doc).
 
     Also makes crossbar's per-event debug-log arguments lazy in this worker
-    (:func:`~pyramid_livehub.router.lazylog.defer_log_formatting`) and keeps
-    the worker's start-up objects out of full garbage collections
-    (:func:`~pyramid_livehub.router.gcfreeze.freeze_startup_objects`).
+    (:func:`~pyramid_livehub.router.lazylog.defer_log_formatting`).
 
     Embedded in the router worker, it joins as ``backend`` without
     authenticating; ``extra`` is ``{'max_queued_bytes': n}``.
@@ -29,7 +26,6 @@ class LivehubGuardComponent(ApplicationSession):
         self.guard = Guard(self.config.extra['max_queued_bytes'], reactor.callLater,
                            malloc_trim=load_malloc_trim(), log=self.log)
         self.guard.install(WampWebSocketServerProtocol)
-        self.guard.gc_frozen_objects = freeze_startup_objects()
         self.log.info(READY_MESSAGE + ' ({limit} bytes per connection)',
                       limit=self.guard.max_queued_bytes)
         return self.register(self.guard.stats, STATS)
