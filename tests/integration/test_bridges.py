@@ -374,10 +374,8 @@ def test_two_bridges_on_one_broker_and_router_deliver_each_wamp_event_once(hub):
         publish_wamp(hub, BOTH_NS + '.x', 1)
         # Wait until both bridges got the other's copy back and dropped it: only
         # then could a copy that slipped through have arrived.
-        deadline = time.monotonic() + 30
-        while not all(now > then for now, then in zip(echoes(), before)):
-            assert time.monotonic() < deadline, (before, echoes())
-            time.sleep(0.1)
+        wait_for(lambda: all(now > then for now, then in zip(echoes(), before)),
+                 lambda: 'both echoes dropped: %r -> %r' % (before, echoes()), 30, 0.1)
         events = sub.collect(1, timeout=30)
         events += sub.collect(1, timeout=0)  # anything else already in the queue
     assert [(e.topic, e.args) for e in events] == [(BOTH_NS + '.x', [1])]
@@ -446,10 +444,8 @@ def test_mosquitto_restart_mid_stream_bridge_reconnects_and_delivery_resumes(bro
             wait_for_log(node, ['MQTT connection (mqtt://127.0.0.1:%d) failed' % broker.port])
             broker.start()
             wait_for_log(node, ['livehub bridge mqtt: connected'] * 1, timeout=20)
-            deadline = time.monotonic() + 20
-            while node.log_text().count('livehub bridge mqtt: connected') < 2:
-                assert time.monotonic() < deadline, node.log_tail(30)
-                time.sleep(0.1)
+            wait_for(lambda: node.log_text().count('livehub bridge mqtt: connected') >= 2,
+                     lambda: 'the second connect:\n' + node.log_tail(30), 20, 0.1)
             client = mqtt_client(broker.port)
             # The bridge subscribes again after it connects; a probe that comes
             # through shows that subscription is in place.

@@ -1,7 +1,6 @@
 """``GET /livehub/health`` while the publisher is connected to a real router."""
-import time
-
 from pyramid_livehub import get_publisher
+from tests.support import wait_for
 
 
 def test_health_is_200_with_the_counters_while_connected(testapp):
@@ -9,10 +8,8 @@ def test_health_is_200_with_the_counters_while_connected(testapp):
     publisher = get_publisher(app.app.registry)
     # Nobody has published yet: the view starts the publisher itself.  The
     # view waits only briefly for the first join; ask again until it is in.
-    deadline = time.monotonic() + 30
-    while not app.get('/livehub/health', expect_errors=True).json['connected']:
-        assert time.monotonic() < deadline, 'the publisher did not connect within 30 s'
-        time.sleep(0.1)
+    wait_for(lambda: app.get('/livehub/health', expect_errors=True).json['connected'],
+             'the publisher to connect', 30, 0.1)
     for n in range(3):
         publisher.publish('app.health.ping', n)
     assert publisher.flush(30)
