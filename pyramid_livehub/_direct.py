@@ -39,6 +39,17 @@ from pyramid_livehub._session import _libc_write
 PUBLISH = 16
 
 
+def publish_message(request_id: int, options: Mapping[str, Any], topic: str,
+                    args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None) -> list[Any]:
+    """A PUBLISH as Autobahn's ``Publish.marshal()`` lays it out, for one C encoder call."""
+    raw = [PUBLISH, request_id, options, topic]
+    if kwargs:
+        raw += [list(args or ()), kwargs]
+    elif args:
+        raw.append(args)
+    return raw
+
+
 class DirectWriter:
     """Writes PUBLISH frames to one rawsocket connection from any thread (see the module)."""
 
@@ -104,13 +115,8 @@ class DirectWriter:
         if (fd is None or self.rest is not None or self._closing()
                 or self._transport.get_write_buffer_size()):
             return False
-        raw = [PUBLISH, self._ids.next(), {}, topic]
-        if kwargs:
-            raw += [list(args), kwargs]
-        elif args:
-            raw.append(args)
         try:
-            data = self._encode(raw)
+            data = self._encode(publish_message(self._ids.next(), {}, topic, args, kwargs))
         except TypeError:  # bytes in JSON: Autobahn's serializer knows the convention
             return False
         if len(data) > self._max_length:

@@ -57,8 +57,7 @@ from typing import Any, Mapping, Sequence
 from pyramid.threadlocal import get_current_request
 
 from pyramid_livehub._codec import prepare_event
-from pyramid_livehub._direct import PUBLISH as _PUBLISH
-from pyramid_livehub._direct import DirectWriter
+from pyramid_livehub._direct import DirectWriter, publish_message
 from pyramid_livehub._queue import BoundedQueue, QueueFull
 from pyramid_livehub._session import BackgroundSession, backend_authentication, make_transport
 from pyramid_livehub._uri import check_topic
@@ -941,14 +940,8 @@ class RawSocketBatch:
     def _serialize(self, request_id, topic, args, kwargs, options):
         data = None
         if self._encode is not None:
-            # PUBLISH as Autobahn's Publish.marshal() lays it out.
-            raw = [_PUBLISH, request_id, options, topic]
-            if kwargs:
-                raw += [list(args or ()), kwargs]
-            elif args:
-                raw.append(args)
             try:
-                data = self._encode(raw)
+                data = self._encode(publish_message(request_id, options, topic, args, kwargs))
             except TypeError:  # bytes in JSON: Autobahn's encoder knows its convention
                 data = None
         if data is None:
