@@ -9,6 +9,7 @@ import threading
 import time
 
 from benchmarks.stuck_clients import PAYLOAD, RawWampClient, router_worker_pid, rss_mb
+from tests.support import wait_for
 from tests.support.bridges import wait_for_log, wamp_call
 from pyramid_livehub.publisher import Publisher
 from pyramid_livehub.router.auth import browser_websocket
@@ -197,18 +198,13 @@ def test_memory_a_stuck_client_held_is_given_back(private_router):
         while sent < 30000:
             sent = publish_batch(publisher, sent, 1000)
             peak = max(peak, rss_mb(worker))
-        deadline = time.monotonic() + 60
-        while not stuck.is_cut():
-            assert time.monotonic() < deadline, 'stuck client never dropped'
-            time.sleep(0.2)
+        wait_for(stuck.is_cut, 'the stuck client to be dropped', 60, 0.2)
         stuck.close()
         # the episode did cost memory, and it comes back
         assert peak - base > 15, 'the episode did not load the worker (%.1f MB)' % (peak - base)
-        deadline = time.monotonic() + 30
-        while rss_mb(worker) - base > 5:
-            assert time.monotonic() < deadline, 'worker kept %.1f MB (peak +%.1f MB)' % (
-                rss_mb(worker) - base, peak - base)
-            time.sleep(0.2)
+        wait_for(lambda: rss_mb(worker) - base <= 5,
+                 lambda: 'the memory back; worker kept %.1f MB (peak +%.1f MB)' % (
+                     rss_mb(worker) - base, peak - base), 30, 0.2)
         assert wamp_call(node.settings, STATS)['memory_trims'] >= 1
     finally:
         publisher.close(2)
